@@ -1,0 +1,42 @@
+# Two commands for a fresh machine:
+#   make demo   set up .venv, install vastbuild, check/build/deploy the examples locally
+#   make test   set up the test environments and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SDK_PYTHON ?= $(shell command -v python3.12 || ls $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | head -1)
+SDK_VENV ?= .venv-sdk
+
+.PHONY: venv sdk-venv demo test lint fmt-check bench clean
+
+$(BIN)/vastbuild: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[test]' -e examples/plugins/vastbuild-template
+	touch $@
+
+venv: $(BIN)/vastbuild
+
+# The vastai SDK client needs Python >= 3.12 (see docs/testing.md).
+$(SDK_VENV)/bin/python:
+	@test -n "$(SDK_PYTHON)" || { echo "no python3.12 found: set SDK_PYTHON"; exit 1; }
+	$(SDK_PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install -q -U pip
+	$(SDK_VENV)/bin/pip install -q vastai==1.9.1
+
+sdk-venv: $(SDK_VENV)/bin/python
+
+demo: venv
+	$(BIN)/python examples/demo.py
+
+lint: venv
+	$(BIN)/ruff check vastbuild tests bench
+
+test: venv sdk-venv lint
+	VASTBUILD_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(BIN)/pytest -q
+
+bench: venv
+	$(BIN)/python bench/build_bench.py
+
+clean:
+	rm -rf $(VENV) $(SDK_VENV) build dist *.egg-info

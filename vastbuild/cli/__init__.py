@@ -1,0 +1,85 @@
+"""The ``vastbuild`` command line: a thin layer over the library.
+
+Commands live in their own modules and are imported only when invoked, so that
+``vastbuild hash`` does not pay for the HTTP client or the dev server at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from vastbuild import __version__
+
+#: command name -> "module:attribute"; the module is imported on first use
+COMMANDS = {
+    "check": "vastbuild.cli.language:check",
+    "fmt": "vastbuild.cli.language:fmt",
+    "graph": "vastbuild.cli.build:graph",
+    "hash": "vastbuild.cli.build:hash_",
+    "build": "vastbuild.cli.build:build",
+    "deps": "vastbuild.cli.build:deps",
+    "cache": "vastbuild.cli.build:cache",
+    "plan": "vastbuild.cli.deploy:plan",
+    "deploy": "vastbuild.cli.deploy:deploy",
+    "dev-server": "vastbuild.cli.devserver:dev_server",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@dataclass
+class Settings:
+    """Global options, shared by every command through ``ctx.obj``."""
+
+    cache_dir: Path
+    verbosity: int
+    color: bool
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("VASTBUILD_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "vastbuild"
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Cache folder (default: $VASTBUILD_CACHE_DIR or ~/.cache/vastbuild).")
+@click.option("-v", "--verbose", count=True, help="Say more (repeat for more).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Colour diagnostics.")
+@click.version_option(__version__, prog_name="vastbuild")
+@click.pass_context
+def cli(ctx: click.Context, cache_dir: Path | None, verbose: int, quiet: bool,
+        color: str) -> None:
+    """Build, hash and deploy Vast.ai serverless deployments described by Vastfiles."""
+    use_color = color == "always" or (
+        color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ)
+    ctx.obj = Settings(cache_dir=cache_dir or default_cache_dir(),
+                       verbosity=-1 if quiet else verbose, color=use_color)
+
+
+def main() -> None:
+    """Console entry point: run the CLI and turn every failure into a message and an exit code."""
+    from vastbuild.cli.output import run
+
+    sys.exit(run(cli))

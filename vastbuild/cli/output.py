@@ -1,0 +1,75 @@
+"""How the CLI reports: diagnostics, user errors, and the exit code contract.
+
+Exit codes: 0 ok, 1 errors in the input or from a server, 2 usage. A Python
+traceback is never shown unless ``-vv`` asked for it.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+
+from vastbuild.diagnostics import Diagnostic, DiagnosticError, render, sort_key
+from vastbuild.errors import UsageError, VastbuildError
+
+
+def print_diagnostics(diagnostics: Iterable[Diagnostic], color: bool = False) -> None:
+    """Print diagnostics to stderr, in file order, each with its source excerpt."""
+    sources: dict[str, list[str] | None] = {}
+    for d in sorted(diagnostics, key=sort_key):
+        lines = None
+        if d.span:
+            if d.span.path not in sources:
+                sources[d.span.path] = _read_lines(d.span.path)
+            lines = sources[d.span.path]
+        click.echo(render(d, lines, color=color), err=True)
+
+
+def _read_lines(path: str) -> list[str] | None:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+
+
+def run(command: click.Command) -> int:
+    """Invoke the CLI and map every outcome onto the exit code contract."""
+    verbose = sum(a.count("v") for a in sys.argv[1:] if a.startswith("-") and
+                  not a.startswith("--") and set(a[1:]) <= {"v"}) + sys.argv.count("--verbose")
+    color = "--color=always" in sys.argv
+    try:
+        command.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except DiagnosticError as exc:
+        print_diagnostics(exc.diagnostics, color)
+        return 1
+    except UsageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except VastbuildError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for -vv
+        if verbose >= 2:
+            traceback.print_exc()
+        click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
+                   "  = help: this is a bug in vastbuild; run again with -vv for details "
+                   "and report it", err=True)
+        return 1
+    return 0

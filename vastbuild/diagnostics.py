@@ -1,0 +1,131 @@
+"""Diagnostics: spans, errors and warnings, and how a compiler prints them.
+
+Every pass reports problems as :class:`Diagnostic` values instead of raising,
+so that one run can show every mistake of a file. A pass that cannot go on
+raises :class:`DiagnosticError` carrying the diagnostics gathered so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A region of a source file: 1-based line and column, end exclusive.
+
+    ``end_col`` is the column just after the last character on ``end_line``.
+    """
+
+    path: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    @classmethod
+    def point(cls, path: str, line: int, col: int, width: int = 1) -> Span:
+        return cls(path, line, col, line, col + max(width, 1))
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A secondary location that explains a diagnostic ("first set here")."""
+
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in the input, with a stable code documented in docs/vastfile.md."""
+
+    severity: Severity
+    code: str
+    message: str
+    span: Span | None
+    help: str | None = None
+    notes: tuple[Note, ...] = field(default=())
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+def error(code: str, message: str, span: Span | None, help: str | None = None,
+          notes: Iterable[Note] = ()) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, code, message, span, help, tuple(notes))
+
+
+def warning(code: str, message: str, span: Span | None, help: str | None = None,
+            notes: Iterable[Note] = ()) -> Diagnostic:
+    return Diagnostic(Severity.WARNING, code, message, span, help, tuple(notes))
+
+
+class DiagnosticError(Exception):
+    """Raised when input errors stop a command; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        first = next((d for d in self.diagnostics if d.is_error), None)
+        super().__init__(first.message if first else "invalid input")
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.is_error for d in diagnostics)
+
+
+def sort_key(d: Diagnostic) -> tuple:
+    span = d.span
+    return (span.path, span.line, span.col) if span else ("", 0, 0)
+
+
+def render(d: Diagnostic, source_lines: Sequence[str] | None = None,
+           color: bool = False) -> str:
+    """Format a diagnostic as compilers do: location, message, source line, caret, help.
+
+    ``source_lines`` is the text of ``d.span.path`` split into lines (no newline);
+    notes in the same file are rendered with their own source line.
+    """
+    red, yellow, blue, bold, reset = (
+        ("\x1b[31m", "\x1b[33m", "\x1b[34m", "\x1b[1m", "\x1b[0m") if color
+        else ("", "", "", "", ""))
+    tint = red if d.is_error else yellow
+    where = f"{d.span}: " if d.span else ""
+    out = [f"{bold}{where}{tint}{d.severity.value}[{d.code}]{reset}{bold}: {d.message}{reset}"]
+    if d.span and source_lines is not None:
+        out.extend(_excerpt(d.span, source_lines, tint, blue, reset))
+    for note in d.notes:
+        out.append(f"{blue}note{reset}: {note.span}: {note.message}")
+        if source_lines is not None and note.span.path == (d.span.path if d.span else None):
+            out.extend(_excerpt(note.span, source_lines, blue, blue, reset))
+    if d.help:
+        out.append(f"  {blue}= help{reset}: {d.help}")
+    return "\n".join(out)
+
+
+def _excerpt(span: Span, lines: Sequence[str], tint: str, gutter: str,
+             reset: str) -> list[str]:
+    if not 1 <= span.line <= len(lines):
+        return []
+    text = lines[span.line - 1].replace("\t", " ")
+    number = str(span.line)
+    pad = " " * len(number)
+    end = span.end_col if span.end_line == span.line else len(text) + 1
+    width = max(1, end - span.col)
+    caret = " " * (span.col - 1) + "^" * width
+    return [
+        f"{gutter}{pad} |{reset}",
+        f"{gutter}{number} |{reset} {text}",
+        f"{gutter}{pad} |{reset} {tint}{caret}{reset}",
+    ]

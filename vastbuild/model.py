@@ -1,0 +1,109 @@
+"""The checked deployment model: what a valid Vastfile means.
+
+The checker produces one immutable :class:`Deployment`; every later pass
+(graph, build, hash, plan, deploy) reads only this, never the syntax tree.
+Paths are absolute and already proven to stay inside the workspace; values are
+typed and in the units the wire wants (GB, days, seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from vastbuild.diagnostics import Span
+
+#: A REQUIRE value after checking: GPU constants become their names
+#: (``RTX_4090`` -> ``"RTX 4090"``), RAM columns are in GB, duration in days.
+Scalar = bool | int | float | str
+RunStep = str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CodeSource:
+    """CODE: a module (``app.py`` -> ``./deployment.py``) or a package folder
+    (``svc/`` with ``__init__.py`` -> ``./deployment/``)."""
+
+    path: Path
+    kind: Literal["module", "package"]
+    span: Span
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    """COPY src dst. ``src`` is absolute (a file or a folder); ``dst`` as written,
+    an absolute dst keeps its leading ``/``."""
+
+    src: Path
+    dst: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class RequirementsFile:
+    """PIP -r file: its lines are already folded into ``pip_installs``; the file is
+    an input of the build."""
+
+    path: Path
+    span: Span
+
+
+@dataclass(frozen=True)
+class SearchTerm:
+    """One ``column OP value`` of the offer search. ``op`` is the catalog's
+    canonical name: eq, neq, lt, lte, gt, gte, in, notin."""
+
+    column: str
+    op: str
+    value: Scalar | tuple[Scalar, ...]
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class PluginDirective:
+    """A directive claimed by a plugin: the checked value its ``check`` returned."""
+
+    keyword: str
+    value: object
+    span: Span
+
+
+@dataclass(frozen=True)
+class Deployment:
+    vastfile: Path
+    root: Path
+    #: registered name (PUT body): DEPLOYMENT, else CODE's stem
+    name: str
+    #: config.json name, the one the worker looks up: DEPLOYMENT, else ""
+    config_name: str
+    image: str
+    code: CodeSource
+    tag: str = "default"
+    version_label: str | None = None
+    ttl: int | float | None = None
+    storage: int | float = 50
+    pip_installs: tuple[str, ...] = ()
+    requirements_files: tuple[RequirementsFile, ...] = ()
+    apt_gets: tuple[str, ...] = ()
+    envs: tuple[tuple[str, str], ...] = ()
+    runs: tuple[RunStep, ...] = ()
+    copies: tuple[CopySpec, ...] = ()
+    #: None: the SDK's managed venv; "" : SYSTEM_PYTHON; else VENV's path
+    venv: str | None = None
+    #: published ports, sorted, 3000/tcp always included
+    ports: tuple[tuple[int, str], ...] = ((3000, "tcp"),)
+    #: the full offer search, defaults first, then REQUIRE terms in source order
+    search: tuple[SearchTerm, ...] = ()
+    #: AUTOSCALE keys in first-set order, later values win
+    autoscale: tuple[tuple[str, int | float], ...] = ()
+    plugins: tuple[PluginDirective, ...] = field(default=())
+
+    @property
+    def label(self) -> str:
+        """How commands name this target: the Vastfile's path relative to the
+        workspace root (``examples/llm/Vastfile``)."""
+        try:
+            return self.vastfile.relative_to(self.root).as_posix()
+        except ValueError:
+            return self.vastfile.as_posix()

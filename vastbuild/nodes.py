@@ -152,7 +152,11 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Require(Directive):
+    """``joiners`` are the words between the terms as written (``AND``, ``and``, ``,``),
+    one fewer than ``terms``: only the formatter reads them."""
+
     terms: tuple[Comparison, ...]
+    joiners: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

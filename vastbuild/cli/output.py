@@ -42,7 +42,9 @@ def run(command: click.Command) -> int:
                   not a.startswith("--") and set(a[1:]) <= {"v"}) + sys.argv.count("--verbose")
     color = "--color=always" in sys.argv
     try:
-        command.main(standalone_mode=False)
+        # without standalone mode, click returns the code of a command's
+        # `raise click.exceptions.Exit(code)` instead of raising it
+        status = command.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         return 130
@@ -72,4 +74,4 @@ def run(command: click.Command) -> int:
                    "  = help: this is a bug in vastbuild; run again with -vv for details "
                    "and report it", err=True)
         return 1
-    return 0
+    return status if type(status) is int else 0

@@ -1,0 +1,303 @@
+"""The Vast client on the wire: a scripted HTTP server on loopback records every
+request, so the tests see exactly what vastbuild sends (headers, URL, body order)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import struct
+import threading
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from vastbuild.vast.client import (
+    REDACTED,
+    RetryPolicy,
+    UploadRejected,
+    VastApiError,
+    VastClient,
+    VastConnectionError,
+)
+
+KEY = "test-key-7f3a9c1e5b"
+FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, total_time=10.0,
+                   connect_timeout=2.0, read_timeout=5.0)
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes = b""
+    body_digest: str = ""
+    body_size: int = 0
+
+
+#: A scripted answer: (status, headers, JSON body), or "reset" to drop the connection
+Answer = tuple[int, dict[str, str], object] | str
+
+
+@dataclass
+class Script:
+    answers: dict[str, list[Answer]] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+    #: bodies larger than this are hashed as they stream in, not kept
+    keep_limit: int = 1 << 20
+
+    def next(self, method: str, path: str) -> Answer:
+        queue = self.answers.get(f"{method} {path}") or [(404, {}, {"msg": "no route"})]
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _serve(self) -> None:
+            answer = script.next(self.command, self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            seen = Seen(self.command, self.path, dict(self.headers.items()))
+            script.seen.append(seen)
+            if answer == "reset":
+                self.rfile.read(min(length, 64 << 10))  # take part of the body, then drop
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
+                return
+            digest, kept, left = hashlib.sha256(), bytearray(), length
+            while left:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                digest.update(chunk)
+                if length <= script.keep_limit:
+                    kept += chunk
+            seen.body, seen.body_digest, seen.body_size = bytes(kept), digest.hexdigest(), length
+            status, headers, body = answer  # type: ignore[misc]
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_PUT = do_POST = do_DELETE = _serve
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Script]]:
+    script = Script()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(script))
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", script
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def client_for(url: str, trace: Callable[[str], None] | None = None,
+               retry: RetryPolicy = FAST, **kwargs: object) -> VastClient:
+    return VastClient(KEY, api_url=url, autoscaler_url=url + "/as", retry=retry, trace=trace,
+                      **kwargs)  # type: ignore[arg-type]
+
+
+PUT_OK = (200, {}, {"success": True, "action": "created", "deployment_id": 5,
+                    "endpoint_id": 9, "upload_url": "/blob?sig=abc",
+                    "upload_fields": {"key": "k1", "policy": "p"}})
+
+
+def test_the_key_goes_in_the_authorization_header_only(server):
+    url, script = server
+    script.answers["PUT /api/v0/deployments/"] = [PUT_OK]
+    answer = client_for(url).put_deployment({"name": "n", "image": "i"})
+    assert (answer.action, answer.deployment_id, answer.endpoint_id) == ("created", 5, 9)
+    assert answer.needs_upload and answer.upload_fields == {"key": "k1", "policy": "p"}
+    [request] = script.seen
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    assert request.path == "/api/v0/deployments/"
+    assert KEY.encode() not in request.body
+    assert json.loads(request.body) == {"name": "n", "image": "i"}
+
+
+def test_update_workers_sends_the_group_without_the_key(server):
+    url, script = server
+    script.answers["POST /as/update_workers/"] = [(200, {}, {"success": True})]
+    client_for(url).update_workers(4)
+    [request] = script.seen
+    assert json.loads(request.body) == {"workergroup_id": 4}
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_the_workergroup_is_found_by_endpoint(server):
+    url, script = server
+    script.answers["GET /api/v0/workergroups/"] = [(200, {}, {"results": [
+        {"id": 1, "endpoint_id": 8}, {"id": 2, "endpoint_id": 9}]})]
+    assert client_for(url).find_workergroup(9) == 2
+    assert client_for(url).find_workergroup(10) is None
+
+
+def test_5xx_is_retried_until_it_succeeds(server):
+    url, script = server
+    script.answers["GET /api/v0/deployments/"] = [
+        (500, {}, {"msg": "boom"}), (503, {}, {}), (200, {}, {"deployments": [{"id": 1}]})]
+    assert client_for(url).list_deployments() == [{"id": 1}]
+    assert len(script.seen) == 3
+
+
+def test_429_waits_at_least_retry_after(server):
+    url, script = server
+    script.answers["GET /api/v0/endptjobs/"] = [
+        (429, {"Retry-After": "1"}, {"msg": "slow down"}), (200, {}, {"results": []})]
+    lines: list[str] = []
+    assert client_for(url, trace=lines.append).list_endpoints() == []
+    assert any("HTTP 429; retrying in 1.00 s" in line for line in lines)
+
+
+def test_a_retry_after_beyond_the_total_time_fails_at_once(server):
+    url, script = server
+    script.answers["GET /api/v0/endptjobs/"] = [(429, {"Retry-After": "3600"}, {"msg": "later"})]
+    with pytest.raises(VastApiError) as caught:
+        client_for(url).list_endpoints()
+    assert caught.value.status == 429
+    assert "asked to wait 3600 s" in str(caught.value)
+    assert len(script.seen) == 1
+
+
+def test_retries_stop_after_the_attempts_and_say_so(server):
+    url, script = server
+    script.answers["GET /api/v0/deployments/"] = [(502, {}, {"msg": "bad gateway"})]
+    with pytest.raises(VastApiError) as caught:
+        client_for(url).list_deployments()
+    assert "HTTP 502: bad gateway (gave up after 4 attempts)" in str(caught.value)
+    assert len(script.seen) == 4
+
+
+def test_a_4xx_is_not_retried_and_carries_a_hint(server):
+    url, script = server
+    script.answers["GET /api/v0/deployment/3/"] = [(403, {}, {"msg": "not yours"})]
+    with pytest.raises(VastApiError) as caught:
+        client_for(url).get_deployment(3)
+    assert caught.value.status == 403 and caught.value.hint
+    assert len(script.seen) == 1
+
+
+def test_a_dead_port_is_a_connection_error_with_what_to_do():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(VastConnectionError) as caught:
+        client_for(f"http://127.0.0.1:{port}").list_deployments()
+    assert "--api-url" in (caught.value.hint or "")
+
+
+def test_the_key_never_reaches_a_trace_or_an_error(server):
+    url, script = server
+    script.answers["GET /api/v0/deployments/"] = [(400, {}, {"msg": f"bad key {KEY}"})]
+    lines: list[str] = []
+    with pytest.raises(VastApiError) as caught:
+        client_for(url, trace=lines.append, trace_bodies=True).list_deployments()
+    assert KEY not in str(caught.value) and REDACTED in str(caught.value)
+    assert lines and not any(KEY in line for line in lines)
+    assert any(f"Authorization: Bearer {REDACTED}" in line for line in lines)
+
+
+def test_upload_sends_fields_first_then_the_file_without_the_key(server, tmp_path):
+    url, script = server
+    script.answers["POST /blob?sig=abc"] = [(204, {}, {})]
+    tarball = tmp_path / "app.tar.gz"
+    tarball.write_bytes(b"\x1f\x8b" + b"x" * 1000)
+    lines: list[str] = []
+    client_for(url, trace=lines.append).upload(url + "/blob?sig=abc",
+                                               {"key": "k1", "policy": "p"}, tarball)
+    [request] = script.seen
+    assert "Authorization" not in request.headers
+    assert request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    body = request.body
+    assert body.index(b'name="key"') < body.index(b'name="policy"') < body.index(b'name="file"')
+    assert b'filename="app.tar.gz"' in body and b"Content-Type: application/gzip" in body
+    assert b"\x1f\x8b" + b"x" * 1000 in body
+    assert not any("sig=abc" in line for line in lines)  # the signature stays out of traces
+
+
+def test_upload_streams_from_disk(server, tmp_path):
+    url, script = server
+    script.answers["POST /blob"] = [(201, {}, {})]
+    tarball = tmp_path / "big.tar.gz"
+    block = hashlib.sha256(b"seed").digest() * (1 << 15)  # 1 MiB
+    with tarball.open("wb") as out:
+        for _ in range(48):
+            out.write(block)
+    tracemalloc.start()
+    try:
+        client_for(url).upload(url + "/blob", {"key": "k"}, tarball)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert script.seen[0].body_size > 48 << 20
+    assert peak < 16 << 20, f"upload held {peak >> 20} MiB in memory"
+
+
+def test_a_reset_mid_upload_is_retried_from_the_first_byte(server, tmp_path):
+    url, script = server
+    script.answers["POST /blob"] = ["reset", (200, {}, {})]
+    tarball = tmp_path / "app.tar.gz"
+    tarball.write_bytes(b"y" * (4 << 20))
+    client_for(url).upload(url + "/blob", {"key": "k"}, tarball)
+    assert len(script.seen) == 2
+    assert script.seen[1].body_size > 4 << 20
+
+
+def test_an_expired_upload_url_is_an_upload_rejected(server, tmp_path):
+    url, script = server
+    script.answers["POST /blob"] = [(403, {}, {"msg": "Request has expired"})]
+    tarball = tmp_path / "app.tar.gz"
+    tarball.write_bytes(b"z")
+    with pytest.raises(UploadRejected) as caught:
+        client_for(url).upload(url + "/blob", {"key": "k"}, tarball)
+    assert "Request has expired" in str(caught.value)
+
+
+def test_a_registration_without_its_fields_is_an_unexpected_answer(server):
+    url, script = server
+    script.answers["PUT /api/v0/deployments/"] = [(200, {}, {"success": True})]
+    with pytest.raises(VastApiError, match="unexpected answer"):
+        client_for(url).put_deployment({"name": "n"})
+
+
+def test_an_empty_key_is_refused_before_any_request():
+    with pytest.raises(Exception, match="no API key"):
+        VastClient("", api_url="http://127.0.0.1:1")
+
+
+def test_readers_decode_their_documents(server, tmp_path: Path):
+    url, script = server
+    script.answers["GET /api/v0/deployment/5/"] = [(200, {}, {"deployment": {"id": 5}})]
+    script.answers["GET /api/v0/deployment/5/versions/"] = [
+        (200, {}, {"success": True, "versions": [{"id": 1}]})]
+    script.answers["GET /api/v0/deployment/5/download_url/"] = [
+        (200, {}, {"success": True, "download_url": "http://x/y"})]
+    script.answers["POST /api/v0/deployment/5/heartbeat/"] = [(200, {}, {"success": True})]
+    client = client_for(url)
+    assert client.get_deployment(5) == {"id": 5}
+    assert client.get_versions(5) == [{"id": 1}]
+    assert client.get_download_url(5) == "http://x/y"
+    client.heartbeat(5)
+    assert all(request.headers["Authorization"] == f"Bearer {KEY}" for request in script.seen)

@@ -1,0 +1,78 @@
+"""The Vast offer-search catalog: which REQUIRE columns exist, their types and units.
+
+The facts live in ``data/query-catalog.json`` (a copy of Vast's query language as
+the vastai SDK defines it) so that a new column or GPU is a data change, not a
+code change. The file is read once per process, on first use, because most
+commands (``hash`` of a cached build) never look at a REQUIRE line.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
+from typing import Literal
+
+ColumnType = Literal["number", "text", "bool", "version"]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The query language, as data. Column names are case-sensitive, as on the server."""
+
+    #: every name REQUIRE accepts: queryable columns, virtual columns and aliases
+    columns: frozenset[str]
+    #: alias -> the real column the server remaps it to (``dphtotal`` -> ``dph_total``)
+    aliases: Mapping[str, str]
+    #: virtual columns the server rewrites (``verified`` -> ``vericode``), with what they mean
+    virtual: Mapping[str, str]
+    types: Mapping[str, ColumnType]
+    #: columns whose search_params value is in GB (1000) or days (86400), not the stored unit
+    unit_multipliers: Mapping[str, int]
+    #: ``RTX_4090`` -> ``RTX 4090``
+    gpu_constants: Mapping[str, str]
+    gpu_names: frozenset[str]
+    #: (column, value) in the order the SDK adds them
+    search_defaults: tuple[tuple[str, bool], ...]
+    #: operator as written (``==``, ``in``) -> canonical name (``eq``, ``in``)
+    operators: Mapping[str, str]
+    #: canonical name -> spelling inside search_params (``eq`` -> ``=``)
+    operator_spelling: Mapping[str, str]
+
+    def canonical(self, column: str) -> str:
+        """The column an alias stands for; other names are returned unchanged."""
+        return self.aliases.get(column, column)
+
+    def column_type(self, column: str) -> ColumnType:
+        """How values of ``column`` are typed; the catalog says unlisted columns are numbers."""
+        return self.types.get(column, self.types.get(self.canonical(column), "number"))
+
+
+def _public(mapping: Mapping[str, object]) -> dict[str, object]:
+    """Drop the ``_about`` commentary keys the data file carries next to the facts."""
+    return {key: value for key, value in mapping.items() if not key.startswith("_")}
+
+
+@functools.cache
+def catalog() -> Catalog:
+    """The catalog shipped with vastbuild, parsed once."""
+    text = resources.files("vastbuild").joinpath("data/query-catalog.json").read_text("utf-8")
+    raw = json.loads(text)
+    aliases = _public(raw["column_aliases"])
+    virtual = _public(raw["virtual_columns"])
+    constants = _public(raw["gpu_name_constants"])
+    return Catalog(
+        columns=frozenset(raw["all_columns"]) | frozenset(virtual) | frozenset(aliases),
+        aliases=MappingProxyType(aliases),
+        virtual=MappingProxyType(virtual),
+        types=MappingProxyType(_public(raw["column_types"])),
+        unit_multipliers=MappingProxyType(_public(raw["unit_multipliers_in_search_params"])),
+        gpu_constants=MappingProxyType(constants),
+        gpu_names=frozenset(constants.values()),
+        search_defaults=tuple(_public(raw["search_defaults"]).items()),
+        operators=MappingProxyType(_public(raw["operators"])),
+        operator_spelling=MappingProxyType(_public(raw["search_params_operator_spelling"])),
+    )

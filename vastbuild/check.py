@@ -1,0 +1,563 @@
+"""The semantic checker: from a syntax tree to the immutable deployment model.
+
+The parser accepts any well-formed line; this pass decides what the lines
+mean and whether they make sense together: how often each directive may
+appear, units and durations, paths that must exist inside the workspace, the
+REQUIRE query (:mod:`vastbuild.require`), AUTOSCALE settings, plugin
+directives (:mod:`vastbuild.directives`), and whether CODE names its
+Deployment the way DEPLOYMENT does (:mod:`vastbuild.codescan`). It reports
+every problem of a file in one run; a model comes out only when there is no
+error, so later passes never see a half-valid deployment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from vastbuild import nodes
+from vastbuild.codescan import scan_code
+from vastbuild.diagnostics import Diagnostic, Note, Span, error, has_errors, warning
+from vastbuild.directives import CheckContext, check_extension
+from vastbuild.model import (
+    CodeSource,
+    CopySpec,
+    Deployment,
+    PluginDirective,
+    RequirementsFile,
+    RunStep,
+)
+from vastbuild.require import check_require
+from vastbuild.units import Number, UnitError, duration_seconds, parse_number, size_gb
+from vastbuild.workspace import find_root
+
+#: Every code the checker (and the modules it drives) reports, with what it means.
+#: The parser's codes (E001-E019) are in :data:`vastbuild.syntax.SYNTAX_CODES`.
+CHECK_CODES: dict[str, str] = {
+    "E020": "a required directive (FROM, CODE) is missing",
+    "E021": "a directive that may appear once appears again",
+    "E022": "unknown directive",
+    "E023": "a directive plugin failed to load or to check",
+    "E024": "TTL is not a duration",
+    "E025": "STORAGE is not a size",
+    "E026": "a path leaves the workspace",
+    "E027": "a path does not exist",
+    "E028": "CODE is neither a .py module nor a package folder",
+    "E029": "CODE has a Python syntax error",
+    "E030": "CODE and DEPLOYMENT disagree on the deployment's name",
+    "E031": "CODE passes Deployment's name positionally",
+    "E032": "a requirements file has a line PIP cannot pass on",
+    "E033": "a path is the wrong kind (file or folder) or cannot be read",
+    "E034": "ENV key is not a valid variable name",
+    "E035": "PORT is not n, n/tcp or n/udp with 1 <= n <= 65535",
+    "E036": "COPY destination is not allowed",
+    "E037": "two COPYs onto the same destination",
+    "E038": "VENV and SYSTEM_PYTHON together",
+    "E039": "unknown AUTOSCALE key",
+    "E040": "AUTOSCALE value of the wrong type or out of range",
+    "E041": "AUTOSCALE cold_workers greater than max_workers",
+    "E042": "unknown REQUIRE column",
+    "E043": "REQUIRE operator does not apply to the column",
+    "E044": "REQUIRE value of the wrong type",
+    "E045": "REQUIRE list without IN/NOTIN, or IN/NOTIN without a list",
+    "E046": "REQUIRE unit where the column has none, or an unknown unit",
+    "E047": "REQUIRE sets the same operator on a column twice",
+    "E048": "REQUIRE terms contradict each other",
+    "E049": "RUN has nothing to run",
+    "E050": "a directive's value is empty",
+    "E051": "VENV path holds white space",
+    "W001": "REQUIRE names a GPU the catalog does not know",
+    "W002": "CODE creates no Deployment the checker can find",
+    "W003": "CODE names its Deployment with an expression the checker cannot read",
+}
+
+KEYWORDS: dict[type[nodes.Directive], str] = {
+    nodes.DeploymentName: "DEPLOYMENT", nodes.Tag: "TAG", nodes.Version: "VERSION",
+    nodes.Ttl: "TTL", nodes.From: "FROM", nodes.Code: "CODE", nodes.Pip: "PIP",
+    nodes.PipRequirements: "PIP", nodes.Apt: "APT", nodes.Env: "ENV",
+    nodes.RunShell: "RUN", nodes.RunExec: "RUN", nodes.Copy: "COPY", nodes.Venv: "VENV",
+    nodes.SystemPython: "SYSTEM_PYTHON", nodes.Port: "PORT", nodes.Require: "REQUIRE",
+    nodes.Autoscale: "AUTOSCALE",
+}
+REQUIRED: tuple[type[nodes.Directive], ...] = (nodes.From, nodes.Code)
+AT_MOST_ONCE: tuple[type[nodes.Directive], ...] = (
+    nodes.DeploymentName, nodes.Tag, nodes.Version, nodes.Ttl, nodes.Venv, nodes.SystemPython)
+EXAMPLES = {nodes.From: "FROM vastai/pytorch:@vastai-automatic-tag", nodes.Code: "CODE app.py"}
+
+DEFAULT_STORAGE_GB = 50
+DEFAULT_PORT = (3000, "tcp")
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PORT = re.compile(r"(?P<number>\d+)(?:/(?P<protocol>[A-Za-z]+))?")
+#: files the build writes at the top of the tarball; a relative COPY onto them
+#: would overwrite what the worker bootstrap reads
+RESERVED_DESTINATIONS = ("config.json", "deployment.py", "deployment")
+
+#: AUTOSCALE key -> the kind of value it takes
+AUTOSCALE_KEYS: dict[str, str] = {
+    "cold_workers": "count", "max_workers": "count", "min_load": "number",
+    "min_cold_load": "number", "target_util": "fraction", "cold_mult": "number",
+    "max_queue_time": "seconds", "target_queue_time": "seconds",
+    "inactivity_timeout": "seconds",
+}
+
+D = TypeVar("D", bound=nodes.Directive)
+
+
+def check(tree: nodes.Vastfile, vastfile: Path
+          ) -> tuple[Deployment | None, list[Diagnostic]]:
+    """Check a parsed Vastfile read from ``vastfile``: the model (only when there is
+    no error) and every diagnostic, errors and warnings, in no particular order."""
+    vastfile = vastfile.resolve()
+    context = CheckContext(vastfile=vastfile, root=find_root(vastfile), display=tree.path)
+    directives = tree.directives
+    diagnostics: list[Diagnostic] = []
+    diagnostics.extend(_cardinality(tree))
+
+    def first(kind: type[D]) -> D | None:
+        return next((d for d in directives if isinstance(d, kind)), None)
+
+    def every(*kinds: type[nodes.Directive]) -> list[nodes.Directive]:
+        return [d for d in directives if isinstance(d, kinds)]
+
+    fields: dict[str, object] = {}
+    deployment = first(nodes.DeploymentName)
+    if deployment is not None and _nonempty(deployment.name, "DEPLOYMENT", diagnostics):
+        fields["name"] = deployment.name.text
+    tag = first(nodes.Tag)
+    if tag is not None and _nonempty(tag.tag, "TAG", diagnostics):
+        fields["tag"] = tag.tag.text
+    version = first(nodes.Version)
+    if version is not None and _nonempty(version.label, "VERSION", diagnostics):
+        fields["version_label"] = version.label.text
+    ttl = first(nodes.Ttl)
+    if ttl is not None:
+        fields["ttl"] = _ttl(ttl.duration, diagnostics)
+    image = first(nodes.From)
+    if image is not None:
+        _nonempty(image.image, "FROM", diagnostics)
+        fields["image"] = image.image.text
+        if image.storage is not None:
+            fields["storage"] = _storage(image.storage, diagnostics)
+    code_node = first(nodes.Code)
+    code = None if code_node is None else _code(code_node, context, diagnostics)
+
+    installs, requirements = _pip(every(nodes.Pip, nodes.PipRequirements), context, diagnostics)
+    fields["pip_installs"] = installs
+    fields["requirements_files"] = requirements
+    fields["apt_gets"] = _apt(every(nodes.Apt))
+    fields["envs"] = _envs(every(nodes.Env), diagnostics)
+    fields["runs"] = _runs(every(nodes.RunShell, nodes.RunExec), diagnostics)
+    fields["copies"] = _copies(every(nodes.Copy), context, diagnostics)
+    fields["venv"] = _venv(every(nodes.Venv, nodes.SystemPython), diagnostics)
+    fields["ports"] = _ports(every(nodes.Port), diagnostics)
+    search, problems = check_require(d for d in directives if isinstance(d, nodes.Require))
+    diagnostics.extend(problems)
+    fields["search"] = search
+    fields["autoscale"] = _autoscale(every(nodes.Autoscale), diagnostics)
+    fields["plugins"] = _plugins(every(nodes.Extension), context, diagnostics)
+
+    if code is not None and (deployment is None or "name" in fields):
+        declared = deployment.name if deployment is not None else None
+        diagnostics.extend(_name_rule(code, code_node, declared, context))
+    if has_errors(diagnostics) or code is None or image is None:
+        return None, diagnostics
+    name = fields.pop("name", None)
+    model = Deployment(
+        vastfile=vastfile, root=context.root,
+        name=str(name) if name is not None else _stem(code.path),
+        config_name=str(name) if name is not None else "",
+        code=code, **fields)
+    return model, diagnostics
+
+
+def _stem(code: Path) -> str:
+    """The default deployment name: ``app.py`` gives ``app``, package ``svc/`` gives ``svc``."""
+    return code.stem if code.suffix == ".py" else code.name
+
+
+def _cardinality(tree: nodes.Vastfile) -> list[Diagnostic]:
+    """FROM and CODE exactly once; DEPLOYMENT, TAG, VERSION, TTL, VENV and
+    SYSTEM_PYTHON at most once. A repeat is reported at itself, noting the first."""
+    diagnostics: list[Diagnostic] = []
+    for kind in REQUIRED + AT_MOST_ONCE:
+        found = [d for d in tree.directives if isinstance(d, kind)]
+        keyword = KEYWORDS[kind]
+        if not found and kind in REQUIRED:
+            diagnostics.append(error(
+                "E020", f"the Vastfile has no {keyword}", Span.point(tree.path, 1, 1),
+                f"add a line such as `{EXAMPLES[kind]}`"))
+        for repeat in found[1:]:
+            diagnostics.append(error(
+                "E021", f"{keyword} is given more than once", repeat.keyword_span,
+                f"a Vastfile has {'one' if kind in REQUIRED else 'at most one'} {keyword}; "
+                "remove one of them",
+                [Note(found[0].keyword_span, f"first {keyword} here")]))
+    return diagnostics
+
+
+def _nonempty(word: nodes.Word, keyword: str, diagnostics: list[Diagnostic]) -> bool:
+    if word.text.strip():
+        return True
+    diagnostics.append(error("E050", f"{keyword} has an empty value", word.span,
+                             f"give {keyword} a value"))
+    return False
+
+
+def _ttl(word: nodes.Word, diagnostics: list[Diagnostic]) -> Number | None:
+    try:
+        seconds = duration_seconds(word.text)
+    except UnitError as exc:
+        diagnostics.append(error("E024", f"TTL is not a duration: {exc}", word.span,
+                                 "write seconds (`900`) or `90s`, `15m`, `2h`, `1d`"))
+        return None
+    if seconds <= 0:
+        diagnostics.append(error("E024", "TTL must be longer than zero", word.span,
+                                 "leave TTL out to keep the deployment until it is deleted"))
+        return None
+    return seconds
+
+
+def _storage(word: nodes.Word, diagnostics: list[Diagnostic]) -> Number:
+    try:
+        gb = size_gb(word.text)
+    except UnitError as exc:
+        diagnostics.append(error("E025", f"STORAGE is not a size: {exc}", word.span,
+                                 "write GB (`80`, `80GB`), or `500MB`, `0.5TB`"))
+        return DEFAULT_STORAGE_GB
+    if gb <= 0:
+        diagnostics.append(error("E025", "STORAGE must be more than zero", word.span,
+                                 f"leave STORAGE out for the default {DEFAULT_STORAGE_GB} GB"))
+        return DEFAULT_STORAGE_GB
+    return int(gb) if float(gb).is_integer() else gb
+
+
+def _code(node: nodes.Code, context: CheckContext,
+          diagnostics: list[Diagnostic]) -> CodeSource | None:
+    path, problems = context.resolve(node.path)
+    diagnostics.extend(problems)
+    if path is None:
+        return None
+    if path.is_dir():
+        if (path / "__init__.py").is_file():
+            return CodeSource(path, "package", node.path.span)
+        diagnostics.append(error(
+            "E028", f"`{node.path.text}` is a folder without `__init__.py`", node.path.span,
+            "add an `__init__.py` to make it a package, or name the module's .py file"))
+        return None
+    if path.suffix != ".py":
+        diagnostics.append(error(
+            "E028", f"`{node.path.text}` is not a Python module", node.path.span,
+            "CODE names a `.py` file or a package folder holding `__init__.py`"))
+        return None
+    return CodeSource(path, "module", node.path.span)
+
+
+def _pip(directives: Sequence[nodes.Directive], context: CheckContext,
+         diagnostics: list[Diagnostic]
+         ) -> tuple[tuple[str, ...], tuple[RequirementsFile, ...]]:
+    """PIP specs and the lines of PIP -r files, in source order."""
+    installs: list[str] = []
+    files: list[RequirementsFile] = []
+    for node in directives:
+        if isinstance(node, nodes.Pip):
+            installs.extend(spec.text for spec in node.specs)
+            continue
+        assert isinstance(node, nodes.PipRequirements)
+        path, problems = context.resolve(node.file, "file")
+        diagnostics.extend(problems)
+        if path is not None:
+            installs.extend(_requirement_lines(path, node.file, context, diagnostics))
+            files.append(RequirementsFile(path, node.span))
+    return tuple(installs), tuple(files)
+
+
+def _requirement_lines(path: Path, word: nodes.Word, context: CheckContext,
+                       diagnostics: list[Diagnostic]) -> list[str]:
+    """The requirements of a PIP -r file: comments, blank lines and inline `` #``
+    comments dropped. The worker passes each entry to ``uv pip install`` as one
+    argument, so option lines (``-e``, ``--index-url``, nested ``-r``) cannot work
+    there and are errors in the file, at their line."""
+    shown = context.display_path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        diagnostics.append(error("E033", f"cannot read `{word.text}`: {exc}", word.span,
+                                 "a requirements file is UTF-8 text"))
+        return []
+    lines: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        content = re.split(r"(?:^|\s)#", raw, maxsplit=1)[0]
+        line = content.strip()
+        if not line:
+            continue
+        option = re.search(r"(?:^|\s)(-\S*)", line)
+        if option:
+            col = len(content) - len(content.lstrip()) + option.start(1) + 1
+            diagnostics.append(error(
+                "E032", f"`{option.group(1)}`: options in a requirements file are not passed on",
+                Span(shown, number, col, number, col + len(option.group(1))),
+                "the worker installs each line as one argument; put options on a PIP line "
+                "(`PIP --extra-index-url URL package`)",
+                [Note(word.span, "read by this PIP -r")]))
+            continue
+        lines.append(line)
+    return lines
+
+
+def _apt(directives: Sequence[nodes.Directive]) -> tuple[str, ...]:
+    packages: list[str] = []
+    for node in directives:
+        assert isinstance(node, nodes.Apt)
+        packages.extend(word.text for word in node.packages)
+    return tuple(packages)
+
+
+def _envs(directives: Sequence[nodes.Directive], diagnostics: list[Diagnostic]
+          ) -> tuple[tuple[str, str], ...]:
+    """ENV assignments; a later value for a key replaces the value in the key's first place."""
+    envs: dict[str, str] = {}
+    for node in directives:
+        assert isinstance(node, nodes.Env)
+        for assignment in node.assignments:
+            key = assignment.key
+            if not ENV_KEY.fullmatch(key.text):
+                diagnostics.append(error(
+                    "E034", f"`{key.text}` is not an environment variable name", key.span,
+                    "a name is letters, digits and `_`, not starting with a digit"))
+                continue
+            envs[key.text] = assignment.value.text
+    return tuple(envs.items())
+
+
+def _runs(directives: Sequence[nodes.Directive], diagnostics: list[Diagnostic]
+          ) -> tuple[RunStep, ...]:
+    runs: list[RunStep] = []
+    for node in directives:
+        if isinstance(node, nodes.RunExec):
+            if not node.argv[0]:
+                diagnostics.append(error("E049", "RUN's exec form names no program",
+                                         node.argv_span, 'write `RUN ["program", "arg"]`'))
+            runs.append(tuple(node.argv))
+        else:
+            assert isinstance(node, nodes.RunShell)
+            runs.append(node.text)
+    return tuple(runs)
+
+
+def _copies(directives: Sequence[nodes.Directive], context: CheckContext,
+            diagnostics: list[Diagnostic]) -> tuple[CopySpec, ...]:
+    """COPY src dst: src inside the workspace, dst a clean worker path used once."""
+    copies: list[CopySpec] = []
+    seen: dict[str, nodes.Copy] = {}
+    for node in directives:
+        assert isinstance(node, nodes.Copy)
+        src, problems = context.resolve(node.src)
+        diagnostics.extend(problems)
+        dst = node.dst.text
+        problem = _destination_problem(dst)
+        if problem:
+            diagnostics.append(error("E036", problem[0], node.dst.span, problem[1]))
+            continue
+        target = posixpath.normpath(dst)
+        if target in seen:
+            diagnostics.append(error(
+                "E037", f"two COPYs onto `{dst}`", node.dst.span,
+                "each COPY needs its own destination; the later one would overwrite the first",
+                [Note(seen[target].dst.span, "first COPY onto it here")]))
+            continue
+        seen[target] = node
+        if src is not None:
+            copies.append(CopySpec(src, dst, node.span))
+    return tuple(copies)
+
+
+def _destination_problem(dst: str) -> tuple[str, str] | None:
+    """Why a COPY destination cannot be used (message, help), or None."""
+    if not dst.strip():
+        return "COPY's destination is empty", "write where the file lands, e.g. `/app/config.json`"
+    if ".." in dst.split("/"):
+        return (f"COPY's destination `{dst}` has a `..` component",
+                "write the destination without `..`: absolute, or relative to the worker's "
+                "working folder")
+    top = posixpath.normpath(dst).split("/")[0]
+    if not dst.startswith("/") and top in RESERVED_DESTINATIONS:
+        return (f"COPY onto `{dst}` would overwrite the `{top}` vastbuild writes for the "
+                "worker", "choose another destination, e.g. under `/app/`")
+    return None
+
+
+def _venv(directives: Sequence[nodes.Directive], diagnostics: list[Diagnostic]) -> str | None:
+    """None for the SDK's managed venv, "" for SYSTEM_PYTHON, else VENV's path."""
+    if not directives:
+        return None
+    node = directives[0]
+    later = next((d for d in directives if type(d) is not type(node)), None)
+    if later is not None:
+        diagnostics.append(error(
+            "E038", "VENV and SYSTEM_PYTHON exclude each other", later.keyword_span,
+            "keep one: VENV runs the deployment in that venv, SYSTEM_PYTHON in the image's "
+            "own Python", [Note(node.keyword_span, f"{KEYWORDS[type(node)]} here")]))
+    if isinstance(node, nodes.SystemPython):
+        return ""
+    assert isinstance(node, nodes.Venv)
+    if not _nonempty(node.path, "VENV", diagnostics):
+        return None
+    if any(char.isspace() for char in node.path.text):
+        diagnostics.append(error(
+            "E051", "VENV's path holds white space", node.path.span,
+            "the path travels in the docker options string, which splits on spaces; "
+            "use a path without spaces"))
+    return node.path.text
+
+
+def _ports(directives: Sequence[nodes.Directive], diagnostics: list[Diagnostic]
+           ) -> tuple[tuple[int, str], ...]:
+    ports = {DEFAULT_PORT}
+    for node in directives:
+        assert isinstance(node, nodes.Port)
+        for word in node.ports:
+            match = PORT.fullmatch(word.text)
+            protocol = (match["protocol"] or "tcp").lower() if match else ""
+            if not match or protocol not in ("tcp", "udp"):
+                diagnostics.append(error("E035", f"`{word.text}` is not a port", word.span,
+                                         "write `8080`, `8080/tcp` or `8080/udp`"))
+                continue
+            number = int(match["number"])
+            if not 1 <= number <= 65535:
+                diagnostics.append(error("E035", f"port {number} is out of range", word.span,
+                                         "a port is between 1 and 65535"))
+                continue
+            ports.add((number, protocol))
+    return tuple(sorted(ports))
+
+
+def _autoscale(directives: Sequence[nodes.Directive], diagnostics: list[Diagnostic]
+               ) -> tuple[tuple[str, Number], ...]:
+    """AUTOSCALE settings in first-set order; a later line updates a key's value."""
+    values: dict[str, Number] = {}
+    where: dict[str, nodes.Assignment] = {}
+    for node in directives:
+        assert isinstance(node, nodes.Autoscale)
+        for assignment in node.assignments:
+            key = assignment.key.text
+            if key not in AUTOSCALE_KEYS:
+                nearest = difflib.get_close_matches(key, list(AUTOSCALE_KEYS), n=1)
+                diagnostics.append(error(
+                    "E039", f"unknown AUTOSCALE key `{key}`", assignment.key.span,
+                    f"did you mean `{nearest[0]}`?" if nearest
+                    else "the keys are " + ", ".join(AUTOSCALE_KEYS)))
+                continue
+            value = _autoscale_value(key, assignment.value, diagnostics)
+            if value is not None:
+                values[key] = value
+                where[key] = assignment
+    cold, most = values.get("cold_workers"), values.get("max_workers")
+    if cold is not None and most is not None and cold > most:
+        diagnostics.append(error(
+            "E041", f"cold_workers={cold} is more than max_workers={most}",
+            where["cold_workers"].span, "raise max_workers or lower cold_workers",
+            [Note(where["max_workers"].span, "max_workers is set here")]))
+    return tuple(values.items())
+
+
+def _autoscale_value(key: str, word: nodes.Word, diagnostics: list[Diagnostic]
+                     ) -> Number | None:
+    kind = AUTOSCALE_KEYS[key]
+    value: Number | None
+    if kind == "seconds":
+        try:
+            value = duration_seconds(word.text)
+        except UnitError:
+            value = None
+        expected = "a number of seconds (or `30s`, `5m`, `1h`)"
+    else:
+        value = parse_number(word.text)
+        expected = {"count": "a whole number", "number": "a number",
+                    "fraction": "a number above 0, at most 1"}[kind]
+        if kind == "count" and isinstance(value, float):
+            value = None
+    if value is None:
+        diagnostics.append(error("E040", f"{key} is {expected}, not `{word.text}`", word.span,
+                                 f"write {key}=<{expected}>"))
+        return None
+    if value < 0:
+        diagnostics.append(error("E040", f"{key} cannot be negative", word.span,
+                                 f"write {key}=<{expected}>"))
+        return None
+    if kind == "fraction" and not 0 < value <= 1:
+        diagnostics.append(error("E040", f"{key} must be above 0 and at most 1, not {value}",
+                                 word.span, "0.8 keeps workers 80% busy"))
+        return None
+    return value
+
+
+def _plugins(directives: Sequence[nodes.Directive], context: CheckContext,
+             diagnostics: list[Diagnostic]) -> tuple[PluginDirective, ...]:
+    plugins: list[PluginDirective] = []
+    for node in directives:
+        assert isinstance(node, nodes.Extension)
+        value, problems = check_extension(node, context)
+        diagnostics.extend(problems)
+        if value is not None and not has_errors(problems):
+            plugins.append(PluginDirective(node.keyword.text.upper(), value, node.span))
+    return tuple(plugins)
+
+
+def _name_rule(code: CodeSource, node: nodes.Code, deployment: nodes.Word | None,
+               context: CheckContext) -> list[Diagnostic]:
+    """CODE's ``Deployment(name=...)`` must be the name the worker looks up:
+    DEPLOYMENT when the Vastfile sets one, else ``""`` (an unnamed Deployment)."""
+    calls, diagnostics = scan_code(code.path, code.kind, context.display_path)
+    if diagnostics:
+        return diagnostics
+    shown = context.display_path(code.path if code.kind == "module"
+                                 else code.path / "__init__.py")
+    expected = deployment.text if deployment is not None else ""
+    if not calls:
+        return [warning(
+            "W002", f"no `Deployment(...)` call found in {shown}", node.path.span,
+            "the worker imports CODE and looks up the Deployment it creates; "
+            "create it there so the name can be checked")]
+    for call in calls:
+        if call.positional:
+            diagnostics.append(error(
+                "E031", "Deployment's first positional argument is the API key, not the name",
+                call.span, f'write `Deployment(name="{expected}")`' if expected
+                else "drop the positional argument: the Vastfile sets no DEPLOYMENT"))
+    readable = [call for call in calls if not call.positional and call.name is not None]
+    unreadable = [call for call in calls if not call.positional and call.name is None]
+    if any(call.name == expected for call in readable):
+        return diagnostics
+    if unreadable:
+        diagnostics.append(warning(
+            "W003", "the Deployment's name is not a string constant, so it cannot be checked",
+            unreadable[0].span, f'write `name="{expected}"` so the checker can read it'
+            if expected else "pass no name: the Vastfile sets no DEPLOYMENT"))
+        return diagnostics
+    if not readable:
+        return diagnostics
+    call = readable[0]
+    note = [Note(call.span, "the code names it here")]
+    if deployment is not None and call.name:
+        diagnostics.append(error(
+            "E030", f"CODE names its Deployment `{call.name}`, but DEPLOYMENT is `{expected}`",
+            deployment.span,
+            f'change DEPLOYMENT to `{call.name}`, or write `Deployment(name="{expected}")` '
+            f"in {call.span}", note))
+    elif deployment is not None:
+        diagnostics.append(error(
+            "E030", f"CODE's Deployment has no name, but DEPLOYMENT is `{expected}`: "
+            "the worker would look up a deployment that does not exist",
+            deployment.span,
+            f'write `Deployment(name="{expected}")` in {call.span}, or remove DEPLOYMENT '
+            f"(the name is then `{_stem(code.path)}`)", note))
+    else:
+        diagnostics.append(error(
+            "E030", f"CODE names its Deployment `{call.name}`, but the Vastfile has no "
+            "DEPLOYMENT: the worker would look up the unnamed deployment",
+            node.path.span, f"add the line `DEPLOYMENT {call.name}`", note))
+    return diagnostics

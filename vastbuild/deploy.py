@@ -1,0 +1,301 @@
+"""Deploy: link built deployments to live Vast endpoints, doing only what the tier needs.
+
+For each target: build (cached), read what the server holds for its (name,
+tag), plan the tier, register, upload the ``.tar.gz`` only when the server asks
+for it, start a rolling update on ``soft_update``, then record what was
+deployed for the next plan. ``dry_run`` stops before the first request that
+changes anything, so it reads the server but writes nothing, locally or
+remotely.
+
+A deploy that fails leaves no local record behind and says what to do; the
+server side is safe to retry, since a registration is keyed by (name, tag) and
+the server asks for the blob again until it has it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vastbuild.errors import VastbuildError
+from vastbuild.model import Deployment
+from vastbuild.vast.client import PutResponse, UploadRejected, VastClient
+from vastbuild.vast.state import LastDeploy, read_last_deploy, write_last_deploy
+from vastbuild.vast.tiers import Plan, ServerView, Snapshot, action_mismatch, plan
+from vastbuild.wire import config_json, deployment_config
+
+#: Where progress lines go (the CLI prints them to stderr).
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """One target's plan, with the server ids it will touch (None: not on the server yet)."""
+
+    label: str
+    desired: Snapshot
+    plan: Plan
+    deployment_id: int | None
+    endpoint_id: int | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What deploying one target did."""
+
+    label: str
+    name: str
+    tag: str
+    hash: str
+    tier: int
+    action: str
+    reasons: tuple[str, ...]
+    certain: bool
+    uploaded: bool
+    upload_bytes: int
+    upload_seconds: float
+    deployment_id: int | None
+    endpoint_id: int | None
+    workergroup_id: int | None
+    rolling_update: bool
+    ttl: float | None
+    seconds: float
+    dry_run: bool
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` form of one target."""
+        return {
+            "label": self.label, "name": self.name, "tag": self.tag, "hash": self.hash,
+            "tier": self.tier, "action": self.action, "uploaded": self.uploaded,
+            "deployment_id": self.deployment_id, "endpoint_id": self.endpoint_id,
+            "workergroup_id": self.workergroup_id, "reasons": list(self.reasons),
+        }
+
+
+def snapshot(model: Deployment, *, file_hash: str, config: Mapping[str, Any],
+             components: Mapping[str, str], manifest: Mapping[str, str]) -> Snapshot:
+    """The desired state of one target, in the shape the tier planner compares."""
+    return Snapshot(
+        name=model.name, tag=model.tag, file_hash=file_hash, config=dict(config),
+        components=dict(components), manifest=dict(manifest),
+        worker_config=json.loads(config_json(model)),
+        code_name=model.code.path.name)
+
+
+class ServerReader:
+    """Reads what the server holds, listing deployments and endpoints once per run."""
+
+    def __init__(self, client: VastClient):
+        self.client = client
+        self._deployments: list[dict[str, Any]] | None = None
+        self._endpoints: list[dict[str, Any]] | None = None
+
+    def view(self, name: str, tag: str) -> ServerView:
+        if self._deployments is None:
+            self._deployments = self.client.list_deployments()
+        same_name = [d for d in self._deployments if d.get("name") == name]
+        match = next((d for d in same_name if (d.get("tag") or "default") == tag), None)
+        tags = tuple(sorted({str(d.get("tag") or "default") for d in same_name} - {tag}))
+        if match is None or match.get("id") is None:
+            return ServerView(record=None, tags=tags)
+        record = self.client.get_deployment(int(match["id"]))
+        if self._endpoints is None:
+            self._endpoints = self.client.list_endpoints()
+        endpoint = next((e for e in self._endpoints
+                         if e.get("id") is not None and e.get("id") == record.get("endpoint_id")),
+                        None)
+        versions = tuple(self.client.get_versions(int(match["id"])))
+        return ServerView(record=record, endpoint=endpoint, versions=versions, tags=tags)
+
+
+def plan_target(reader: ServerReader, label: str, desired: Snapshot, *, cache_dir: Path,
+                api_url: str) -> TargetPlan:
+    """Compare one desired deployment with the server (and the local record of the last deploy)."""
+    view = reader.view(desired.name, desired.tag)
+    last = read_last_deploy(cache_dir, api_url, desired.name, desired.tag)
+    result = plan(desired, view, last.snapshot if last else None,
+                  last.deployment_id if last else None)
+    record = view.record or {}
+    return TargetPlan(label=label, desired=desired, plan=result,
+                      deployment_id=_int_or_none(record.get("id")),
+                      endpoint_id=_int_or_none(record.get("endpoint_id")))
+
+
+def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache_dir: Path,
+                 api_url: str, autoscaler_url: str) -> list[TargetPlan]:
+    """Plan every target without building: the content hash and manifest come from
+    the hashing pass, which reads (and remembers) file digests but packs nothing."""
+    from vastbuild.builder import hash_targets
+
+    reader = ServerReader(client)
+    plans = []
+    for model, hashed in zip(models, hash_targets(list(models), cache_dir=cache_dir),
+                             strict=True):
+        config = deployment_config(model, file_hash=hashed.hash, file_size=0,
+                                   api_url=api_url, autoscaler_url=autoscaler_url)
+        config.pop("file_size")  # unknown until packed, and never compared
+        desired = snapshot(model, file_hash=hashed.hash, config=config,
+                           components=hashed.components, manifest=hashed.manifest)
+        plans.append(plan_target(reader, model.label, desired, cache_dir=cache_dir,
+                                 api_url=api_url))
+    return plans
+
+
+def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache_dir: Path,
+                   api_url: str, autoscaler_url: str, dry_run: bool = False,
+                   report: Report | None = None) -> list[Outcome]:
+    """Build, plan and deploy every target, in order; the first failure stops the run."""
+    from vastbuild.builder import build
+
+    say = report or (lambda line: None)
+    started = time.monotonic()
+    results = build(list(models), cache_dir=cache_dir, formats=("gz",), api_url=api_url,
+                    autoscaler_url=autoscaler_url)
+    say(f"built {len(results)} target{'s' * (len(results) != 1)} "
+        f"in {time.monotonic() - started:.2f} s")
+    reader = ServerReader(client)
+    outcomes = []
+    for model, built in zip(models, results, strict=True):
+        target_started = time.monotonic()
+        desired = snapshot(model, file_hash=built.hash, config=built.deployment_config,
+                           components=built.components, manifest=built.manifest)
+        predicted = plan_target(reader, built.label, desired, cache_dir=cache_dir,
+                                api_url=api_url)
+        say(f"{built.label}: Tier {predicted.plan.tier} ({predicted.plan.action}) predicted")
+        if dry_run:
+            outcomes.append(_dry_outcome(predicted, built.deployment_config,
+                                         time.monotonic() - target_started + 0.0))
+            continue
+        outcomes.append(_deploy_one(client, predicted, built.artifacts["gz"],
+                                    cache_dir=cache_dir, api_url=api_url, say=say,
+                                    started=target_started))
+    return outcomes
+
+
+def _deploy_one(client: VastClient, predicted: TargetPlan, tarball: Path, *, cache_dir: Path,
+                api_url: str, say: Report, started: float) -> Outcome:
+    desired = predicted.desired
+    label = predicted.label
+    say(f"{label}: registering {desired.name}:{desired.tag}")
+    answer = client.put_deployment(desired.config)
+    warnings = []
+    mismatch = action_mismatch(predicted.plan, answer.action)
+    if mismatch:
+        warnings.append(mismatch)
+
+    uploaded, upload_bytes, upload_seconds = False, 0, 0.0
+    if answer.needs_upload:
+        upload_bytes = tarball.stat().st_size
+        say(f"{label}: uploading {tarball.name} ({_size(upload_bytes)})")
+        upload_started = time.monotonic()
+        _upload_with_fresh_url(client, answer, desired, tarball, label, say)
+        upload_seconds = time.monotonic() - upload_started
+        uploaded = True
+
+    workergroup_id = answer.workergroup_id
+    rolling = False
+    if answer.action == "soft_update":
+        if workergroup_id is None:
+            workergroup_id = client.find_workergroup(answer.endpoint_id)
+        if workergroup_id is None:
+            warnings.append(f"soft_update, but no workergroup serves endpoint "
+                            f"{answer.endpoint_id}: no rolling update was started")
+        else:
+            say(f"{label}: rolling update of workergroup {workergroup_id}")
+            client.update_workers(workergroup_id)
+            rolling = True
+
+    write_last_deploy(cache_dir, LastDeploy(
+        snapshot=desired, api_url=api_url, deployment_id=answer.deployment_id,
+        endpoint_id=answer.endpoint_id, workergroup_id=workergroup_id, action=answer.action,
+        deployed_at=time.time()))
+    return Outcome(
+        label=label, name=desired.name, tag=desired.tag, hash=desired.file_hash,
+        tier=predicted.plan.tier, action=answer.action, reasons=predicted.plan.reasons,
+        certain=predicted.plan.certain, uploaded=uploaded, upload_bytes=upload_bytes,
+        upload_seconds=upload_seconds, deployment_id=answer.deployment_id,
+        endpoint_id=answer.endpoint_id, workergroup_id=workergroup_id, rolling_update=rolling,
+        ttl=_float_or_none(desired.config.get("ttl")), seconds=time.monotonic() - started,
+        dry_run=False, warnings=tuple(warnings))
+
+
+def _upload_with_fresh_url(client: VastClient, answer: PutResponse, desired: Snapshot,
+                           tarball: Path, label: str, say: Report) -> None:
+    """Upload; if the URL was refused (expired), register again once for a fresh one."""
+    assert answer.upload_url is not None and answer.upload_fields is not None
+    try:
+        client.upload(answer.upload_url, answer.upload_fields, tarball)
+        return
+    except UploadRejected as first:
+        say(f"{label}: the upload URL was refused ({first.message}); registering again "
+            "for a fresh one")
+    again = client.put_deployment(desired.config)
+    if not again.needs_upload:
+        return  # the server has the blob after all
+    assert again.upload_url is not None and again.upload_fields is not None
+    try:
+        client.upload(again.upload_url, again.upload_fields, tarball)
+    except UploadRejected as second:
+        raise VastbuildError(
+            f"{label}: the upload of {tarball.name} was refused twice: {second.message}",
+            "the upload URL expires before the file arrives: check the clock and the "
+            "connection, then run the deploy again (the server keeps asking for the file "
+            "until it has it)") from None
+
+
+def _dry_outcome(predicted: TargetPlan, config: Mapping[str, Any], seconds: float) -> Outcome:
+    desired = predicted.desired
+    return Outcome(
+        label=predicted.label, name=desired.name, tag=desired.tag, hash=desired.file_hash,
+        tier=predicted.plan.tier, action=predicted.plan.action, reasons=predicted.plan.reasons,
+        certain=predicted.plan.certain, uploaded=False, upload_bytes=0, upload_seconds=0.0,
+        deployment_id=predicted.deployment_id, endpoint_id=predicted.endpoint_id,
+        workergroup_id=None, rolling_update=False, ttl=_float_or_none(config.get("ttl")),
+        seconds=seconds, dry_run=True)
+
+
+def keep_alive(client: VastClient, outcomes: Sequence[Outcome], stop: threading.Event,
+               report: Report | None = None) -> None:
+    """Send heartbeats for every deployed target with a TTL until ``stop`` is set.
+
+    The interval is half the shortest TTL, at most a minute, so one lost
+    heartbeat never lets a deployment expire.
+    """
+    alive = [o for o in outcomes if o.ttl and o.deployment_id is not None and not o.dry_run]
+    if not alive:
+        raise VastbuildError("--keep-alive: no deployed target has a TTL",
+                             "set TTL in the Vastfile, or deploy without --keep-alive")
+    interval = min(60.0, min(o.ttl or 60.0 for o in alive) / 2)
+    say = report or (lambda line: None)
+    while not stop.is_set():
+        for outcome in alive:
+            assert outcome.deployment_id is not None
+            client.heartbeat(outcome.deployment_id)
+        say(f"heartbeat sent to {', '.join(str(o.deployment_id) for o in alive)}; "
+            f"next in {interval:.0f} s")
+        stop.wait(interval)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,11 @@
+"""A local stand-in for the Vast deployment API, for offline development and tests.
+
+``vastbuild dev-server`` (or :class:`DevServer` in-process) serves the web API,
+the autoscaler's ``/update_workers/`` and S3-style blob storage on one port,
+keeps its state under a data folder, and keeps API keys apart: docs/dev-server.md.
+"""
+
+from vastbuild.devserver.server import DevServer
+from vastbuild.devserver.web import Options
+
+__all__ = ["DevServer", "Options"]

@@ -1,0 +1,282 @@
+"""HTTP plumbing of the dev server: the route table, authentication, faults, the wire.
+
+One port serves the web API, the autoscaler route and the blob routes, as the
+three hosts of the real service would. Paths match with or without their
+trailing slash, as the SDK is not consistent about them. API routes take the
+key as ``Authorization: Bearer KEY``, as ``?api_key=KEY`` (the SDK sends both),
+or as ``"api_key"`` in a JSON body (the SDK's ``update_workers``); an unknown
+key or none is 401. Blob routes take a signature instead, admin routes the
+admin token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import shutil
+import socket
+import struct
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from vastbuild.devserver import admin, api, blobs
+from vastbuild.devserver.accesslog import AccessLog
+from vastbuild.devserver.faults import ERROR, RESET, SHORT_CIRCUIT_KINDS, THROTTLE, Fault
+from vastbuild.devserver.httpbody import CHUNK, BodyError, iter_body, read_body
+from vastbuild.devserver.web import Context, Request, Response, api_error, json_response
+
+if TYPE_CHECKING:
+    from vastbuild.devserver.server import HTTPServer
+
+#: Largest JSON body an API route reads (registrations are a few hundred bytes).
+MAX_JSON_BODY = 1024 * 1024
+#: How long an answer that leaves the request body unread waits for the client
+#: to finish sending before the connection is closed (see ``_linger``).
+LINGER_SECONDS = 5.0
+
+KEY, SIGNED, ADMIN, OPEN = "key", "signed", "admin", "open"
+Handler = Callable[[Context, Request], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    auth: str
+
+
+def _route(method: str, path: str, handler: Handler, auth: str = KEY) -> Route:
+    """A route whose path matches with or without a trailing slash."""
+    return Route(method, re.compile(path.rstrip("/") + "/?"), handler, auth)
+
+
+_ID = r"(\d+)"
+ROUTES: tuple[Route, ...] = (
+    _route("GET", "/healthz", lambda context, request: json_response(200, {"ok": True}), OPEN),
+    _route("PUT", "/api/v0/deployments", api.put_deployment),
+    _route("GET", "/api/v0/deployments", api.list_deployments),
+    _route("DELETE", "/api/v0/deployments", api.delete_deployment_by_name),
+    _route("GET", f"/api/v0/deployment/{_ID}", api.get_deployment),
+    _route("DELETE", f"/api/v0/deployment/{_ID}", api.delete_deployment),
+    _route("GET", f"/api/v0/deployment/{_ID}/versions", api.list_versions),
+    _route("GET", f"/api/v0/deployment/{_ID}/download_url", api.download_url),
+    _route("POST", f"/api/v0/deployment/{_ID}/heartbeat", api.heartbeat),
+    _route("POST", f"/api/v0/deployment/{_ID}/stop", api.stop_deployment),
+    _route("POST", f"/api/v0/deployment/{_ID}/start", api.start_deployment),
+    _route("GET", "/api/v0/workergroups", api.list_workergroups),
+    _route("GET", "/api/v0/endptjobs", api.list_endpoints),
+    _route("GET", f"/api/v0/endptjobs/{_ID}", api.get_endpoint),
+    _route("POST", "/update_workers", api.update_workers),
+    _route("POST", api.UPLOAD_PATH, blobs.upload, SIGNED),
+    _route("GET", r"/blobs/(\d+)/([0-9A-Za-z][0-9A-Za-z_.-]*)", blobs.download, SIGNED),
+    _route("GET", "/_dev/faults", admin.list_faults, ADMIN),
+    _route("POST", "/_dev/faults", admin.arm_fault, ADMIN),
+    _route("DELETE", "/_dev/faults", admin.clear_faults, ADMIN),
+)
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """Reads one request, finds its route, answers; keeps connections alive (HTTP/1.1)."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "vastbuild-dev-server"
+    server: HTTPServer
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        try:
+            response = self._dispatch()
+        except BodyError as exc:
+            response = api_error(exc.status, "bad_request", exc.message)
+            response.close = True
+        except Exception:  # a bug: answer 500, keep serving, keep the traceback in the log
+            self._log(traceback.format_exc().rstrip())
+            response = api_error(500, "internal_error", "the dev server failed; see its log")
+            response.close = True
+        if response is not None:
+            self._send(response)
+
+    def _dispatch(self) -> Response | None:
+        context = self.server.context
+        split = urlsplit(self.path)
+        path = split.path
+        found = _find_route(self.command, path)
+        if isinstance(found, Response):
+            found.close = True  # the body, if any, was not read
+            return found
+        route, params = found
+        if route.auth != ADMIN:
+            fault = context.faults.take(self.command, path, SHORT_CIRCUIT_KINDS)
+            if fault is not None:
+                return self._misbehave(fault)
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        request = Request(
+            method=self.command, path=path, query=dict(parse_qsl(split.query)),
+            headers=self.headers, body_stream=self.rfile, base_url=f"http://{host}",
+            params=params)
+        if route.auth == ADMIN:
+            denied = _check_admin(context, request)
+            if denied is not None:
+                denied.close = True  # the body was not read
+                return denied
+            request.json = _json_body(request)
+        elif route.auth == KEY:
+            request.json = _json_body(request)
+            account = _account(context, request)
+            if account is None:
+                return api_error(401, "unauthorized",
+                                 "missing or unknown API key: send 'Authorization: Bearer KEY'")
+            request.account = account
+        return route.handler(context, request)
+
+    def _misbehave(self, fault: Fault) -> Response | None:
+        if fault.kind == ERROR:
+            response = api_error(fault.status, "injected_fault", "a fault injected for testing")
+        elif fault.kind == THROTTLE:
+            response = api_error(429, "rate_limited", "too many requests; retry later")
+            response.headers["Retry-After"] = str(fault.retry_after)
+        else:
+            assert fault.kind == RESET
+            self._reset(fault.after_bytes)
+            return None
+        response.close = True  # the body was not read
+        return response
+
+    def _reset(self, after_bytes: int) -> None:
+        """Read ``after_bytes`` of the body, then drop the connection with a TCP reset."""
+        remaining = after_bytes
+        try:
+            for piece in iter_body(self.rfile, self.headers):
+                remaining -= len(piece)
+                if remaining <= 0:
+                    break
+        except BodyError:
+            pass
+        self._log(f'{self.client_address[0]} "{self.command} {self.path}" connection reset '
+                  "(injected fault)")
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        if response.close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        if response.file is not None:
+            with response.file.open("rb") as source:
+                self.send_header("Content-Length", str(response.file.stat().st_size))
+                self.end_headers()
+                shutil.copyfileobj(source, self.wfile, 1024 * 1024)
+            return
+        if response.status != 204:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+        if response.close:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Half-close, then swallow what the client still sends, for a while.
+
+        Closing a socket with unread data makes the kernel send a reset, which
+        can destroy the answer before the client reads it: a client that is
+        still uploading would see "connection reset" instead of "policy expired".
+        """
+        deadline = time.monotonic() + LINGER_SECONDS
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            while (remaining := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(remaining)
+                if not self.rfile.read1(CHUNK):
+                    break
+        except OSError:
+            pass
+
+    # Every line of the access log goes through the redacting log: the request
+    # line may carry ?api_key=.
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self._log(f'{self.client_address[0]} "{self.requestline}" {code}')
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self._log(f"{self.client_address[0]} {format % args}")
+
+    def _log(self, line: str) -> None:
+        log: AccessLog | None = self.server.access_log
+        if log is not None:
+            log.write(line)
+
+
+def _find_route(method: str, path: str) -> tuple[Route, tuple[str, ...]] | Response:
+    allowed = []
+    for route in ROUTES:
+        match = route.pattern.fullmatch(path)
+        if match:
+            if route.method == method:
+                return route, match.groups()
+            allowed.append(route.method)
+    if allowed:
+        response = api_error(405, "method_not_allowed", f"{path} takes {', '.join(allowed)}")
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    return api_error(404, "not_found", f"no route {method} {path}")
+
+
+def _json_body(request: Request) -> Any:
+    """The JSON body, or {} when there is none; a malformed one is a 400."""
+    raw = read_body(request.body_stream, request.headers, MAX_JSON_BODY)
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except ValueError:
+        raise BodyError(400, "the body is not valid JSON") from None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _account(context: Context, request: Request) -> int | None:
+    """The account of the request's API key: from the header, the query, or the JSON body."""
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    key = credential.strip() if scheme.lower() == "bearer" else ""
+    if not key:
+        key = request.query.get("api_key", "")
+    if not key and isinstance(request.json, dict) and isinstance(request.json.get("api_key"), str):
+        key = request.json["api_key"]
+    return context.store.account_for_key(key) if key else None
+
+
+def _check_admin(context: Context, request: Request) -> Response | None:
+    token = context.options.admin_token
+    if token is None:
+        return api_error(404, "not_found", "admin routes are off: start with --admin-token")
+    offered = request.headers.get(admin.ADMIN_TOKEN_HEADER, "")
+    if not hmac.compare_digest(offered.encode(), token.encode()):
+        return api_error(401, "unauthorized", f"send the admin token in {admin.ADMIN_TOKEN_HEADER}")
+    return None

@@ -1,0 +1,82 @@
+"""What every route handler works with: the request, the response, the server's context.
+
+Handlers are plain functions ``(context, request) -> Response``; the HTTP
+plumbing (reading, routing, auth, writing) lives in :mod:`vastbuild.devserver.app`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import Any, BinaryIO
+from xml.sax.saxutils import escape
+
+from vastbuild.devserver.faults import FaultBook
+from vastbuild.devserver.store import Store
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the server behaves; every field is a command line option of ``dev-server``."""
+
+    upload_ttl: float = 300.0
+    download_ttl: float = 600.0
+    admin_token: str | None = None
+    omit_workergroup_id: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """The state every handler shares."""
+
+    store: Store
+    secret: bytes
+    options: Options
+    faults: FaultBook
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: Message
+    body_stream: BinaryIO
+    #: the scheme and authority clients reached us by, for the URLs we hand out
+    base_url: str
+    #: the groups the route's pattern captured (ids, keys)
+    params: tuple[str, ...] = ()
+    #: the decoded JSON body of API routes ({} when there is none)
+    json: Any = None
+    #: the account of the API key, on routes that take one
+    account: int = 0
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str | None = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    #: a file to stream as the body instead of ``body``
+    file: Path | None = None
+    #: close the connection after answering (the request body may be unread)
+    close: bool = False
+
+
+def json_response(status: int, document: Any) -> Response:
+    return Response(status, json.dumps(document).encode())
+
+
+def api_error(status: int, error: str, message: str) -> Response:
+    """An API error in the shape the Vast API uses: ``success``, ``error``, ``msg``."""
+    return json_response(status, {"success": False, "error": error, "msg": message})
+
+
+def s3_error(status: int, code: str, message: str, close: bool = False) -> Response:
+    """A blob route error as S3 writes it: an XML document with Code and Message."""
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code>'
+            f"<Message>{escape(message)}</Message></Error>")
+    return Response(status, body.encode(), content_type="application/xml", close=close)

@@ -1,0 +1,198 @@
+"""Planning: checked deployments become one build graph.
+
+For each target: a ``config`` step (./config.json), a ``collect`` step per
+source tree (CODE, each COPY, each ``PIP -r`` file), one source step per
+plugin contribution, then the archive in order — config.json, the deployment
+module or package, each COPY at its destination, plugin files — cut into
+chunks, each chunk a ``pack`` step and a ``compress`` step per format, and an
+``assemble`` step per artifact. Planning stats every source file (the chunk
+cuts and the collect keys need the listing) and reads none.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vastbuild import wire
+from vastbuild.archive import LEVELS, SUFFIXES, Member, arcname_join, plan_chunks
+from vastbuild.errors import VastbuildError
+from vastbuild.graph import BuildGraph
+from vastbuild.ignore import IgnoreRules, load_rules
+from vastbuild.model import Deployment
+from vastbuild.steps import registry
+from vastbuild.steps.collect import Scan, scan_tree
+
+DEPLOYMENT_MODULE = "./deployment.py"
+DEPLOYMENT_PACKAGE = "./deployment"
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One source tree of a target, in archive order, and its chunks."""
+
+    role: str  # config, code, copy, plugin
+    arcroot: str
+    step: str
+    #: (pack step, start, stop) per chunk
+    chunks: tuple[tuple[str, int, int | None], ...]
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    deployment: Deployment
+    config: bytes
+    trees: tuple[Tree, ...]
+    #: (requirements file, its collect step)
+    requirements: tuple[tuple[Path, str], ...]
+    #: every input file and folder (for depfiles)
+    inputs: tuple[str, ...]
+    compress: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    assemble: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def packs(self) -> list[str]:
+        return [pack for tree in self.trees for pack, _, _ in tree.chunks]
+
+
+@dataclass(frozen=True)
+class Plan:
+    graph: BuildGraph
+    targets: tuple[TargetPlan, ...]
+
+
+def copy_arcroot(dst: str) -> str:
+    """Where a COPY lands in the archive: an absolute dst keeps its ``/``, a relative
+    one is written ``./dst`` like the SDK's own members."""
+    normal = posixpath.normpath(dst)
+    if normal.startswith("/"):
+        return "/" + normal.lstrip("/")
+    return "." if normal == "." else f"./{normal}"
+
+
+class _Planner:
+    def __init__(self, *, cache_dir: Path, outdir: Path | None, mtime: int) -> None:
+        self.graph = BuildGraph()
+        self.mtime = mtime
+        self.cache_dir = cache_dir
+        self.outdir = outdir
+        self._excluded_everywhere = {os.path.realpath(cache_dir)}
+        if outdir is not None:
+            self._excluded_everywhere.add(os.path.realpath(outdir))
+        self._scans: dict[tuple[str, str, tuple[str, ...]], Scan] = {}
+        self._plugins = [k for _, k in sorted(registry().items()) if hasattr(k, "plan")]
+
+    def target(self, d: Deployment, formats: Sequence[str],
+               compress: Sequence[str]) -> TargetPlan:
+        rules = load_rules(d.vastfile.parent)
+        exclude = set(self._excluded_everywhere) | {os.path.realpath(d.vastfile)}
+        if rules.path is not None:
+            exclude.add(os.path.realpath(rules.path))
+        inputs = [str(d.vastfile)] + ([str(rules.path)] if rules.path else [])
+
+        config = wire.config_json(d)
+        trees = [self._config(config)]
+        code_root = DEPLOYMENT_PACKAGE if d.code.kind == "package" else DEPLOYMENT_MODULE
+        trees.append(self._collect("code", d.code.path, code_root, True, rules, exclude, inputs))
+        for copy in d.copies:
+            trees.append(self._collect("copy", copy.src, copy_arcroot(copy.dst), False, rules,
+                                       exclude, inputs))
+        requirements = []
+        for req in d.requirements_files:
+            tree = self._collect("requirements", req.path, _label(d, req.path), False, None,
+                                 exclude, inputs, chunked=False)
+            requirements.append((req.path, tree.step))
+        for kind in self._plugins:
+            for params in kind.plan(d) or ():
+                label = f"{kind.name} {_label(d, d.vastfile)}"
+                step = self.graph.add(kind.name, params, label=label)
+                trees.append(self._chunk(step.id, "plugin", kind.name, [(0, None)]))
+
+        plan = TargetPlan(d, config, tuple(trees), tuple(requirements), tuple(inputs))
+        for fmt in dict.fromkeys([*compress, *formats]):
+            ids = []
+            for tree in plan.trees:
+                for pack, start, stop in tree.chunks:
+                    ids.append(self.graph.add(
+                        "compress", {"format": fmt, "level": LEVELS[fmt], "start": start,
+                                     "stop": stop, "mtime": self.mtime},
+                        (pack, tree.step), label=f"{fmt} {self.graph.steps[pack].label}").id)
+            plan.compress[fmt] = tuple(ids)
+        for fmt in formats:
+            if self.outdir is None:
+                folder, file = str(self.cache_dir / "artifacts"), None
+            else:
+                folder, file = str(self.outdir), d.name + SUFFIXES[fmt]
+            plan.assemble[fmt] = self.graph.add(
+                "assemble", {"format": fmt, "level": LEVELS[fmt], "folder": folder, "file": file},
+                plan.compress[fmt], label=file or f"{d.name}{SUFFIXES[fmt]} (cache)").id
+        return plan
+
+    def _config(self, config: bytes) -> Tree:
+        step = self.graph.add("config", {"json": config.decode("utf-8")}, label="./config.json")
+        return self._chunk(step.id, "config", "./config.json", [(0, 1)])
+
+    def _collect(self, role: str, src: Path, arcroot: str, filter_python: bool,
+                 rules: IgnoreRules | None, exclude: set[str], inputs: list[str],
+                 chunked: bool = True) -> Tree:
+        root = os.fspath(src)
+        inside = tuple(sorted(e for e in exclude if e.startswith(root.rstrip("/") + "/")))
+        applied = rules if rules is not None and os.path.isdir(root) else None
+        rules_digest = applied.digest if applied else ""
+        cache_key = (root, rules_digest, inside)
+        scan = self._scans.get(cache_key)
+        if scan is None:
+            scan = self._scans[cache_key] = scan_tree(src, rules=applied, exclude=inside)
+        inputs.extend(scan.files())
+        params = {"path": root, "arcroot": arcroot, "filter": filter_python,
+                  "rules": rules_digest, "exclude": list(inside)}
+        step = self.graph.add("collect", params, label=f"{role} {arcroot}", attachment=scan)
+        if not chunked:
+            return Tree(role, arcroot, step.id, ())
+        members = [Member(arcname_join(arcroot, e.rel), e.type, e.mode,
+                          e.key[0] if e.type == "file" and e.key else 0)
+                   for e in scan.entries]
+        return self._chunk(step.id, role, arcroot, plan_chunks(members), members)
+
+    def _chunk(self, source: str, role: str, arcroot: str,
+               ranges: Sequence[tuple[int, int | None]],
+               members: Sequence[Member] = ()) -> Tree:
+        chunks = []
+        for start, stop in ranges:
+            first = members[start].name if members else arcroot
+            count = f" +{stop - start - 1}" if members and stop is not None and stop - start > 1 \
+                else ""
+            pack = self.graph.add("pack", {"start": start, "stop": stop, "mtime": self.mtime},
+                                  (source,), label=f"{first}{count}")
+            chunks.append((pack.id, start, stop))
+        return Tree(role, arcroot, source, tuple(chunks))
+
+
+def _label(d: Deployment, path: Path) -> str:
+    try:
+        return path.relative_to(d.root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def plan(models: Sequence[Deployment], *, cache_dir: Path, outdir: Path | None = None,
+         formats: Sequence[str] = (), compress: Sequence[str] = (), mtime: int = 0) -> Plan:
+    """The build graph of ``models``: artifacts in ``formats`` (assembled), chunks
+    compressed in ``compress`` as well (the gzip size the registration needs), or
+    only the steps the content hash needs when both are empty."""
+    planner = _Planner(cache_dir=cache_dir, outdir=outdir, mtime=mtime)
+    targets = tuple(planner.target(d, formats, compress) for d in models)
+    if outdir is not None:
+        seen: dict[str, str] = {}
+        for t in targets:
+            for fmt in formats:
+                file = t.deployment.name + SUFFIXES[fmt]
+                if file in seen and seen[file] != t.deployment.label:
+                    raise VastbuildError(
+                        f"{seen[file]} and {t.deployment.label} would both write "
+                        f"{outdir / file}", "build them into different folders with -o")
+                seen[file] = t.deployment.label
+    return Plan(planner.graph, targets)

@@ -1,0 +1,198 @@
+"""The ``collect`` step: a source tree (CODE, a COPY source, a ``PIP -r`` file) as members.
+
+Planning scans the tree: one ``lstat`` per entry, in canonical order (names
+sorted by their bytes, folders before their contents), leaving out what
+``.vastignore`` and the built-in exclusions name. The step's key is the digest
+of that stat listing, so an untouched tree is a cache hit without a read; when
+the key changed, the step hashes only the files whose stat the file index does
+not know. Symbolic links stay links when they point inside the tree; anything
+that is not a file, a folder or such a link stops the build with its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vastbuild.archive import Member, MemberType, arcname_join, normal_mode
+from vastbuild.errors import VastbuildError
+from vastbuild.filestate import FileDigest, FileIndex, StatKey, is_racy, now_ns, read_file, stat_key
+from vastbuild.hashing import filter_ignored_lines
+from vastbuild.ignore import IgnoreRules
+from vastbuild.steps import StepContext, Volatile
+
+#: folders never entered, wherever they are, unless a COPY names one as its source
+ALWAYS_EXCLUDED_NAMES = frozenset({".git"})
+
+
+@dataclass(frozen=True, slots=True)
+class ScanEntry:
+    rel: str
+    type: MemberType
+    mode: int
+    key: StatKey | None
+    linkname: str = ""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A tree's stat listing: what the collect step will turn into members."""
+
+    root: str
+    entries: tuple[ScanEntry, ...]
+    signature: str
+    scanned_ns: int
+
+    def files(self) -> list[str]:
+        """Absolute paths of every file and folder in the listing (for depfiles)."""
+        return [os.path.join(self.root, e.rel) if e.rel else self.root for e in self.entries]
+
+
+def scan_tree(src: Path, *, rules: IgnoreRules | None,
+              exclude: Collection[str] = ()) -> Scan:
+    """Stat-walk ``src`` (a file or a folder, absolute) in canonical order.
+
+    ``exclude`` holds absolute paths left out wherever they appear below ``src``
+    (the Vastfile, ``.vastignore``, the cache and output folders). Raises
+    :class:`VastbuildError` for a device, a socket, a pipe, a link leaving the
+    tree, or a folder that cannot be read.
+    """
+    root = os.fspath(src)
+    scanned = now_ns()
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        raise VastbuildError(f"cannot read {root}: {exc.strerror or exc}",
+                             "check that the path exists and is readable") from None
+    entries: list[ScanEntry] = []
+    if stat.S_ISDIR(st.st_mode):
+        entries.append(ScanEntry("", "dir", 0o755, None))
+        _walk(root, root, "", rules, frozenset(exclude), entries)
+    elif stat.S_ISREG(st.st_mode):
+        entries.append(ScanEntry("", "file", normal_mode("file", st.st_mode), stat_key(st)))
+    else:
+        raise _not_a_file(root, st.st_mode)
+    listing = [(e.rel, e.type, e.key, e.linkname) for e in entries]
+    signature = hashlib.sha256(repr((root, listing)).encode("utf-8", "surrogateescape"))
+    return Scan(root, tuple(entries), signature.hexdigest(), scanned)
+
+
+def _walk(root: str, folder: str, prefix: str, rules: IgnoreRules | None,
+          exclude: frozenset[str], out: list[ScanEntry]) -> None:
+    try:
+        with os.scandir(folder) as listing:
+            children = sorted(listing, key=lambda e: os.fsencode(e.name))
+    except OSError as exc:
+        raise VastbuildError(f"cannot list {folder}: {exc.strerror or exc}",
+                             "make it readable, or exclude it in .vastignore") from None
+    for child in children:
+        rel = f"{prefix}{child.name}"
+        if child.path in exclude:
+            continue
+        try:
+            st = child.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # gone between listing and stat: as if it had never been there
+        except OSError as exc:
+            raise VastbuildError(f"cannot read {child.path}: {exc.strerror or exc}",
+                                 "make it readable, or exclude it in .vastignore") from None
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            if child.name in ALWAYS_EXCLUDED_NAMES or (rules and rules.excludes(rel, True)):
+                continue
+            out.append(ScanEntry(rel, "dir", 0o755, None))
+            _walk(root, child.path, rel + "/", rules, exclude, out)
+        elif rules and rules.excludes(rel, False):
+            continue
+        elif stat.S_ISREG(mode):
+            out.append(ScanEntry(rel, "file", normal_mode("file", mode), stat_key(st)))
+        elif stat.S_ISLNK(mode):
+            out.append(ScanEntry(rel, "symlink", 0o777, stat_key(st),
+                                 _link_inside(root, child.path)))
+        else:
+            raise _not_a_file(child.path, mode)
+
+
+def _link_inside(root: str, link: str) -> str:
+    """The link's target, relative to its folder, when it stays inside ``root``."""
+    target = os.readlink(link)
+    folder = os.path.dirname(link)
+    lexical = os.path.normpath(os.path.join(folder, target))
+    resolved = os.path.realpath(link)
+    if not (_inside(lexical, root) and _inside(resolved, root)):
+        raise VastbuildError(
+            f"{link} is a symbolic link to {target}, which is outside the copied tree {root}",
+            "replace the link with what it points to, make it point inside the tree, "
+            "or exclude it in .vastignore")
+    return os.path.relpath(lexical, folder)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _not_a_file(path: str, mode: int) -> VastbuildError:
+    what = ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+            "a named pipe" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    return VastbuildError(f"{path} is {what}; a deployment carries only files, folders "
+                          "and symbolic links", "exclude it in .vastignore")
+
+
+class Collect:
+    """Hash a scanned tree into members (archive names under ``params["arcroot"]``)."""
+
+    name = "collect"
+    version = 1
+
+    def key_material(self, step: Any, inputs: Sequence[Any]) -> Any:
+        return {"params": step.params, "listing": step.attachment.signature}
+
+    def run(self, step: Any, inputs: Sequence[Any], ctx: StepContext) -> Any:
+        scan: Scan = step.attachment
+        arcroot: str = step.params["arcroot"]
+        filter_python: bool = step.params["filter"]
+        index = FileIndex(ctx.store, scan.root)
+        members: list[list[Any]] = []
+        rels: list[str | None] = []
+        racy = False
+        for entry in scan.entries:
+            name = arcname_join(arcroot, entry.rel)
+            if entry.type == "file":
+                assert entry.key is not None
+                digest = index.lookup(entry.rel, entry.key)
+                if digest is None:
+                    digest = self._hash(scan.root, entry, filter_python, ctx)
+                    index.remember(entry.rel, entry.key, digest, scan.scanned_ns)
+                racy = racy or is_racy(entry.key, scan.scanned_ns)
+                members.append(Member(name, "file", entry.mode, digest.size, digest.sha256, "",
+                                      digest.hash_size, digest.hash_sha256).to_json())
+                rels.append(entry.rel)
+            else:
+                members.append(Member(name, entry.type, entry.mode,
+                                      linkname=entry.linkname).to_json())
+                rels.append(None)
+        index.save()
+        result = {"root": scan.root, "members": members, "rels": rels}
+        return Volatile(result) if racy else result
+
+    def _hash(self, root: str, entry: ScanEntry, filter_python: bool,
+              ctx: StepContext) -> FileDigest:
+        path = os.path.join(root, entry.rel) if entry.rel else root
+        assert entry.key is not None
+        size = entry.key[0]
+        python = filter_python and path.endswith(".py")
+        keep = ctx.content.wants(size)
+        sha, data = read_file(path, entry.key, keep or python)
+        if data is not None and keep:
+            ctx.content.put(path, data)
+        if python and data is not None:
+            filtered = filter_ignored_lines(data)
+            if filtered != data:
+                return FileDigest(sha, size, hashlib.sha256(filtered).hexdigest(), len(filtered))
+        return FileDigest(sha, size)

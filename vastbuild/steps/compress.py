@@ -1,0 +1,112 @@
+"""The ``compress`` step: one chunk as one gzip member or one zstd frame, in the cache.
+
+Its key is the chunk's digest (the identity of its uncompressed bytes), the
+format, the level and the compressor's version: a chunk compressed once is
+never compressed again, whichever target, tree or clone it comes from. The tar
+bytes are written from the files named by the source tree's result, read once
+and checked against the digests the chunk was packed from (or taken from the
+bytes the collect step kept), and the compressed blob goes to the cache with
+the SHA-256 of its own bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
+
+from vastbuild.archive import Compressor, Member, chunk_stream, compressor_version
+from vastbuild.filestate import READ_BLOCK, FileChanged
+from vastbuild.graph import canonical_json
+from vastbuild.steps import StaleInput, StepContext
+from vastbuild.steps.pack import chunk_rows
+
+#: compressed chunks up to this size are assembled in memory, larger ones in a file
+IN_MEMORY = 64 << 20
+
+
+class Compress:
+    name = "compress"
+    version = 1
+
+    def key_material(self, step: Any, inputs: Sequence[Any]) -> Any:
+        fmt = step.params["format"]
+        return {"chunk": inputs[0]["digest"], "format": fmt, "level": step.params["level"],
+                "compressor": compressor_version(fmt)}
+
+    def is_fresh(self, step: Any, result: Any, ctx: StepContext) -> bool:
+        return ctx.store.has_blob(result["blob"])
+
+    def run(self, step: Any, inputs: Sequence[Any], ctx: StepContext) -> Any:
+        pack, source = inputs
+        rows = chunk_rows(step, source)
+        rels = source["rels"][step.params["start"]:step.params["stop"]]
+        paths: dict[str, str | None] = {}
+        for row, rel in zip(rows, rels, strict=True):
+            if rel is not None:
+                paths[row[0]] = os.path.join(source["root"], rel) if rel else source["root"]
+            else:
+                paths[row[0]] = None
+        members = [Member.from_json(row) for row in rows]
+
+        def content(member: Member) -> Iterator[bytes]:
+            path = paths[member.name]
+            if path is None:
+                data = ctx.store.get_content(member.sha256)
+                if data is None:
+                    raise StaleInput(step.deps[1])
+                yield data
+                return
+            kept = ctx.content.take(path)
+            if kept is not None:
+                yield kept
+                return
+            yield from _read_checked(path, member)
+
+        name = hashlib.sha256(canonical_json(self.key_material(step, inputs))).hexdigest()
+        big = pack["size"] > IN_MEMORY
+        out: BinaryIO = (tempfile.TemporaryFile(dir=ctx.store.directory) if big
+                         else io.BytesIO())
+        with out:
+            compressor = Compressor(step.params["format"], step.params["level"], pack["size"], out)
+            for piece in chunk_stream(members, step.params["mtime"], content):
+                compressor.feed(piece)
+                ctx.reporter.advance(len(piece))
+            compressor.finish()
+            if compressor.size != pack["size"]:
+                raise FileChanged(f"a file of {source['root']} changed during the build",
+                                  "run the build again once nothing is writing to the tree")
+            digest = compressor.sha256.hexdigest()
+            if big:
+                out.seek(0)
+                ctx.store.put_blob(name, out, digest)
+            else:
+                assert isinstance(out, io.BytesIO)
+                ctx.store.put_blob(name, out.getvalue(), digest)
+        return {"blob": name, "sha256": digest, "length": compressor.written,
+                "size": pack["size"]}
+
+
+def _read_checked(path: str, member: Member) -> Iterator[bytes]:
+    """The file's bytes, exactly ``member.size`` of them, checked against its digest."""
+    h = hashlib.sha256()
+    left = member.size
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            while left:
+                piece = handle.read(min(READ_BLOCK, left))
+                if not piece:
+                    break
+                h.update(piece)
+                left -= len(piece)
+                yield piece
+            extra = handle.read(1)
+    except OSError as exc:
+        raise FileChanged(f"cannot read {path} any more: {exc.strerror or exc}",
+                          "run the build again once nothing is writing to the tree") from None
+    if left or extra or h.hexdigest() != member.sha256:
+        raise FileChanged(f"{path} changed during the build",
+                          "run the build again once nothing is writing to the tree")

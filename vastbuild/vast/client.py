@@ -1,0 +1,438 @@
+"""The Vast API client: every request vastbuild sends to the web API, the
+autoscaler and the upload URL.
+
+Three rules shape it. The API key travels only in the ``Authorization``
+header of requests to the web API and the autoscaler: never in a URL, never to
+the upload URL (a presigned POST needs no key), and never in a trace line or an
+error message (both pass through :meth:`VastClient.redact`). Transient failures
+(connection errors, 5xx, 429) are retried with capped exponential backoff and
+full jitter, waiting at least what ``Retry-After`` asks, inside a bounded total
+time per call, so a deploy neither gives up on a blip nor hangs forever. The
+upload streams the tarball from disk through a multipart encoder, so a
+multi-gigabyte artifact costs a few kilobytes of memory.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests_toolbelt import MultipartEncoder
+
+from vastbuild import __version__
+from vastbuild.errors import VastbuildError
+from vastbuild.wire import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
+
+#: Where trace lines go (the CLI passes a stderr writer for ``-v``).
+Trace = Callable[[str], None]
+#: Opens a request body for one attempt: yields (data, extra headers).
+BodyOpener = Callable[[], AbstractContextManager[tuple[Any, dict[str, str]]]]
+
+REDACTED = "<redacted>"
+#: Socket reads and writes of this size move a large upload with few system calls.
+UPLOAD_BLOCK_SIZE = 1 << 20
+
+
+class VastApiError(VastbuildError):
+    """The Vast API (or the upload URL) answered with an error status."""
+
+    def __init__(self, message: str, hint: str | None, status: int | None):
+        super().__init__(message, hint)
+        self.status = status
+
+
+class VastConnectionError(VastbuildError):
+    """No answer: the host could not be reached, or kept dropping the connection."""
+
+
+class UploadRejected(VastApiError):
+    """The upload URL refused the file: it expired, or its policy does not fit the file.
+
+    The remedy is a fresh URL, which only a new registration gives.
+    """
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard one call tries before it reports a failure.
+
+    ``total_time`` bounds the time from a call's first attempt to its last
+    retry decision: no retry starts (and no ``Retry-After`` wait begins) that
+    would end past it. A single attempt is bounded by the connect and read
+    timeouts, not by ``total_time``, so a long upload is never cut off halfway.
+    """
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 10.0
+    total_time: float = 120.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter over a capped exponential: retries of many clients spread out."""
+        return random.uniform(0.0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class PutResponse:
+    """The server's answer to a registration (``PUT /api/v0/deployments/``)."""
+
+    action: str
+    deployment_id: int
+    endpoint_id: int
+    workergroup_id: int | None = None
+    upload_url: str | None = None
+    upload_fields: dict[str, str] | None = None
+    evicted_versions: list[Any] = field(default_factory=list)
+
+    @property
+    def needs_upload(self) -> bool:
+        """The server has no blob for this ``file_hash`` and says where to put it."""
+        return self.upload_url is not None and self.upload_fields is not None
+
+
+class VastClient:
+    """One API key, one web API, one autoscaler; a pooled HTTP session."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        autoscaler_url: str = DEFAULT_AUTOSCALER_URL,
+        retry: RetryPolicy | None = None,
+        trace: Trace | None = None,
+        trace_bodies: bool = False,
+    ):
+        if not api_key:
+            raise VastbuildError("no API key", "set $VAST_API_KEY or pass --api-key-file")
+        self._api_key = api_key
+        self.api_url = api_url.rstrip("/")
+        self.autoscaler_url = autoscaler_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._trace = trace
+        self._trace_bodies = trace_bodies
+        self.session = requests.Session()
+        adapter = _LargeBlockAdapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = f"vastbuild/{__version__}"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> VastClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the web API ---------------------------------------------------------
+
+    def put_deployment(self, config: Mapping[str, Any]) -> PutResponse:
+        """Register a deployment: the server compares it with what it has and
+        answers with the action it took and, when it lacks the blob, an upload URL."""
+        doc = self._api("PUT", self.api_url, "/api/v0/deployments/", json_body=dict(config))
+        if doc.get("success") is False:
+            raise VastApiError(
+                f"registration refused: {self._server_message(doc)}",
+                "the server did not accept the deployment; check the Vastfile's values",
+                None)
+        try:
+            fields = doc.get("upload_fields")
+            return PutResponse(
+                action=str(doc["action"]),
+                deployment_id=int(doc["deployment_id"]),
+                endpoint_id=int(doc["endpoint_id"]),
+                workergroup_id=_optional_int(doc.get("workergroup_id")),
+                upload_url=doc.get("upload_url") or None,
+                upload_fields={str(k): str(v) for k, v in fields.items()}
+                if isinstance(fields, dict) else None,
+                evicted_versions=list(doc.get("evicted_versions") or []),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _unexpected("PUT /api/v0/deployments/", f"missing or bad field {exc}") from None
+
+    def list_deployments(self) -> list[dict[str, Any]]:
+        """Every deployment this key owns."""
+        return _list(self._api("GET", self.api_url, "/api/v0/deployments/"), "deployments",
+                     "GET /api/v0/deployments/")
+
+    def get_deployment(self, deployment_id: int) -> dict[str, Any]:
+        """The full record of one deployment (image, env, search_params, file_hash, ttl...)."""
+        route = f"/api/v0/deployment/{int(deployment_id)}/"
+        doc = self._api("GET", self.api_url, route)
+        record = doc.get("deployment")
+        if not isinstance(record, dict):
+            raise _unexpected(f"GET {route}", "no 'deployment' object")
+        return record
+
+    def get_versions(self, deployment_id: int) -> list[dict[str, Any]]:
+        """The deployment's version history, as the server keeps it."""
+        route = f"/api/v0/deployment/{int(deployment_id)}/versions/"
+        return _list(self._api("GET", self.api_url, route), "versions", f"GET {route}")
+
+    def get_download_url(self, deployment_id: int) -> str:
+        """Where the deployment's current blob can be fetched (what workers ask for)."""
+        route = f"/api/v0/deployment/{int(deployment_id)}/download_url/"
+        doc = self._api("GET", self.api_url, route)
+        url = doc.get("download_url")
+        if not isinstance(url, str) or not url:
+            raise _unexpected(f"GET {route}", "no 'download_url'")
+        return url
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        """Every endpoint of this key, each with its autoscaling settings."""
+        return _list(self._api("GET", self.api_url, "/api/v0/endptjobs/"), "results",
+                     "GET /api/v0/endptjobs/")
+
+    def list_workergroups(self) -> list[dict[str, Any]]:
+        return _list(self._api("GET", self.api_url, "/api/v0/workergroups/"), "results",
+                     "GET /api/v0/workergroups/")
+
+    def find_workergroup(self, endpoint_id: int) -> int | None:
+        """The workergroup serving an endpoint, when the registration did not name it."""
+        for group in self.list_workergroups():
+            if _optional_int(group.get("endpoint_id")) == endpoint_id and "id" in group:
+                return int(group["id"])
+        return None
+
+    def heartbeat(self, deployment_id: int) -> None:
+        """Tell the server a client still uses a deployment that has a TTL."""
+        self._api("POST", self.api_url, f"/api/v0/deployment/{int(deployment_id)}/heartbeat/")
+
+    # -- the autoscaler ------------------------------------------------------
+
+    def update_workers(self, workergroup_id: int) -> dict[str, Any]:
+        """Start a rolling update: the group's workers pull the new blob one by one."""
+        return self._api("POST", self.autoscaler_url, "/update_workers/",
+                         json_body={"workergroup_id": int(workergroup_id)})
+
+    # -- the upload URL ------------------------------------------------------
+
+    def upload(self, url: str, fields: Mapping[str, str], path: Path) -> None:
+        """POST the tarball to a presigned upload URL: every field first, then ``file``.
+
+        The file is read from disk as the socket drains it. A dropped
+        connection retries the whole upload from the first byte (a presigned
+        POST cannot resume). 400 and 403 raise :class:`UploadRejected`.
+        """
+
+        @contextmanager
+        def open_body() -> Iterator[tuple[Any, dict[str, str]]]:
+            with path.open("rb") as handle:
+                encoder = MultipartEncoder(
+                    fields=[*fields.items(), ("file", (path.name, handle, "application/gzip"))])
+                yield encoder, {"Content-Type": encoder.content_type,
+                                "Content-Length": str(encoder.len)}
+
+        response = self._send("POST", url, authorized=False, open_body=open_body,
+                              describe=f"multipart, {len(fields)} fields + file "
+                                       f"{path.name} ({path.stat().st_size} bytes)")
+        if response.status_code in (200, 201, 204):
+            return
+        message = f"upload refused: HTTP {response.status_code}: {self._body_message(response)}"
+        if response.status_code in (400, 403):
+            raise UploadRejected(message, "the upload URL expired or does not fit the file; "
+                                          "run the deploy again for a fresh one",
+                                 response.status_code)
+        raise VastApiError(message, "the storage behind the upload URL failed; run the deploy "
+                                    "again", response.status_code)
+
+    # -- redaction -----------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        """The text with the API key cut out, wherever it hides."""
+        return text.replace(self._api_key, REDACTED) if self._api_key else text
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _api(self, method: str, base: str, route: str,
+             json_body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One authorized JSON call: the decoded object, or a typed error."""
+        body: BodyOpener | None = None
+        describe = ""
+        if json_body is not None:
+            payload = json.dumps(json_body).encode("utf-8")
+
+            def body() -> AbstractContextManager[tuple[Any, dict[str, str]]]:
+                return nullcontext((payload, {"Content-Type": "application/json"}))
+
+            describe = f"json, {len(payload)} bytes"
+            if self._trace_bodies:
+                describe += f": {payload.decode('utf-8')}"
+        response = self._send(method, base + route, authorized=True, open_body=body,
+                              describe=describe)
+        what = f"{method} {route}"
+        if not response.ok:
+            raise self._status_error(what, response)
+        try:
+            doc = response.json()
+        except ValueError:
+            raise _unexpected(what, "the answer is not JSON") from None
+        if not isinstance(doc, dict):
+            raise _unexpected(what, "the answer is not a JSON object")
+        return doc
+
+    def _send(self, method: str, url: str, *, authorized: bool,
+              open_body: BodyOpener | None, describe: str) -> requests.Response:
+        """Send with retries: connection errors, 5xx and 429 are tried again
+        until the policy's attempts or total time run out."""
+        policy = self.retry
+        deadline = time.monotonic() + policy.total_time
+        headers = {"Authorization": f"Bearer {self._api_key}"} if authorized else {}
+        shown = _display_url(url)
+        attempt = 0
+        while True:
+            attempt += 1
+            self._say(f"> {method} {shown}"
+                      + (f" [Authorization: Bearer {REDACTED}]" if authorized else "")
+                      + (f" ({describe})" if describe else "")
+                      + (f" attempt {attempt}" if attempt > 1 else ""))
+            started = time.monotonic()
+            retry_after: float | None = None
+            try:
+                with open_body() if open_body else nullcontext((None, {})) as (data, extra):
+                    response = self.session.request(
+                        method, url, data=data, headers={**headers, **extra},
+                        timeout=(policy.connect_timeout, policy.read_timeout))
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                failure = f"connection failed: {_reason(exc)}"
+                response = None
+            else:
+                elapsed = (time.monotonic() - started) * 1000
+                self._say(f"< {response.status_code} {method} {shown} ({elapsed:.0f} ms, "
+                          f"{len(response.content)} bytes)"
+                          + (f": {response.text[:2000]}" if self._trace_bodies else ""))
+                if response.status_code != 429 and response.status_code < 500:
+                    return response
+                failure = f"HTTP {response.status_code}"
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+            delay = policy.backoff(attempt)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            out_of_time = time.monotonic() + delay > deadline
+            if attempt >= policy.attempts or out_of_time:
+                why = (f"the server asked to wait {retry_after:.0f} s, past the "
+                       f"{policy.total_time:.0f} s limit" if out_of_time and retry_after
+                       else f"gave up after {attempt} attempts")
+                if response is None:
+                    raise VastConnectionError(
+                        self.redact(f"{method} {shown}: {failure} ({why})"),
+                        "check the network and the URL (--api-url, --autoscaler-url)")
+                raise self._status_error(f"{method} {urlsplit(url).path}", response,
+                                         note=f" ({why})")
+            self._say(f"  {failure}; retrying in {delay:.2f} s")
+            time.sleep(delay)
+
+    def _status_error(self, what: str, response: requests.Response,
+                      note: str = "") -> VastApiError:
+        status = response.status_code
+        message = self.redact(f"{what}: HTTP {status}: {self._body_message(response)}{note}")
+        return VastApiError(message, _STATUS_HINTS.get(status, _status_hint(status)), status)
+
+    def _body_message(self, response: requests.Response) -> str:
+        """What the server said, short: its JSON message field, else the start of the text."""
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            return self._server_message(doc)
+        text = " ".join(response.text.split())
+        return self.redact(text[:300]) or response.reason or "no message"
+
+    def _server_message(self, doc: dict[str, Any]) -> str:
+        for key in ("msg", "error", "detail", "message"):
+            if isinstance(doc.get(key), str) and doc[key]:
+                return self.redact(doc[key][:300])
+        return self.redact(json.dumps(doc)[:300])
+
+    def _say(self, line: str) -> None:
+        if self._trace is not None:
+            self._trace("http: " + self.redact(line))
+
+
+class _LargeBlockAdapter(HTTPAdapter):
+    """An adapter whose connections move request bodies in 1 MiB blocks, not 16 KiB."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = UPLOAD_BLOCK_SIZE
+        super().init_poolmanager(*args, **kwargs)
+
+
+_STATUS_HINTS = {
+    401: "the API key was refused: check $VAST_API_KEY or the file given to --api-key-file",
+    403: "this API key may not do that: the deployment may belong to another account",
+    404: "not found for this API key: check the id, the name and tag, and --api-url",
+    429: "the API kept rate-limiting; wait a minute and run it again",
+}
+
+
+def _status_hint(status: int) -> str:
+    if status >= 500:
+        return "the Vast API is failing; try again later"
+    return "the server rejected the request; check the Vastfile and the options"
+
+
+def _unexpected(what: str, detail: str) -> VastApiError:
+    return VastApiError(f"{what}: unexpected answer: {detail}",
+                        "is --api-url a Vast API? (it must speak /api/v0/)", None)
+
+
+def _list(doc: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
+    items = doc.get(key)
+    if not isinstance(items, list):
+        raise _unexpected(what, f"no '{key}' list")
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _display_url(url: str) -> str:
+    """A URL fit for a trace line: a query string (a presigned URL's signature) is hidden."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    return urlunsplit(parts._replace(query=REDACTED))
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause of a requests failure, without the layers of wrapping around it."""
+    inner: BaseException = exc
+    for _ in range(10):  # a chain is a few links long; never follow a cycle forever
+        cause = inner.__cause__ or inner.__context__
+        if cause is None:
+            break
+        inner = cause
+    name = type(inner).__name__
+    text = str(inner)
+    return text if name in text else f"{name}: {text}" if text else name

@@ -1,0 +1,110 @@
+"""The local record of the last deploy of each (API URL, name, tag).
+
+The server keeps a deployment's file_hash, image, options and scaling, but not
+which files made the tarball. To say "code: app.py changed" rather than
+"content changed", ``deploy`` writes, after a deploy the server accepted, what
+it registered: the registration body, the component hashes, the tarball's
+manifest and config.json. ``plan`` reads it back and trusts it only while the
+server still serves that version (equal file_hash, same deployment id).
+
+Where: ``{cache_dir}/deploys/{key}.json``, one small JSON file per target,
+``key`` a digest of (API URL, name, tag). The cache folder, not the source
+tree: the record is a convenience that a fresh machine or a cleared cache may
+lose without harm, and it must never end up in a repository. It holds no API
+key: nothing that reaches this module carries one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vastbuild.vast.tiers import Snapshot
+
+#: Bumped when the file's shape changes; other versions are ignored, not misread.
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class LastDeploy:
+    """What one deploy registered and what the server answered."""
+
+    snapshot: Snapshot
+    api_url: str
+    deployment_id: int
+    endpoint_id: int
+    workergroup_id: int | None
+    action: str
+    deployed_at: float
+
+
+def state_path(cache_dir: Path, api_url: str, name: str, tag: str) -> Path:
+    """The file holding the last deploy of (api_url, name, tag)."""
+    key = hashlib.sha256("\0".join((api_url.rstrip("/"), name, tag)).encode()).hexdigest()
+    return Path(cache_dir) / "deploys" / f"{key[:32]}.json"
+
+
+def read_last_deploy(cache_dir: Path, api_url: str, name: str, tag: str) -> LastDeploy | None:
+    """The record, or None when there is none or it cannot be read (it is only a hint)."""
+    path = state_path(cache_dir, api_url, name, tag)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
+        return None
+    try:
+        snap = doc["snapshot"]
+        snapshot = Snapshot(
+            name=str(snap["name"]), tag=str(snap["tag"]), file_hash=str(snap["file_hash"]),
+            config=dict(snap["config"]), components=dict(snap["components"]),
+            manifest=dict(snap["manifest"]), worker_config=dict(snap["worker_config"]),
+            code_name=str(snap["code_name"]))
+        if (snapshot.name, snapshot.tag) != (name, tag) or \
+                doc["api_url"] != api_url.rstrip("/"):
+            return None
+        return LastDeploy(
+            snapshot=snapshot, api_url=str(doc["api_url"]),
+            deployment_id=int(doc["deployment_id"]), endpoint_id=int(doc["endpoint_id"]),
+            workergroup_id=None if doc.get("workergroup_id") is None
+            else int(doc["workergroup_id"]),
+            action=str(doc["action"]), deployed_at=float(doc["deployed_at"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def write_last_deploy(cache_dir: Path, record: LastDeploy) -> Path:
+    """Replace the record atomically: a reader sees the old file or the new one, whole."""
+    snap = record.snapshot
+    path = state_path(cache_dir, record.api_url, snap.name, snap.tag)
+    doc: dict[str, Any] = {
+        "format": STATE_FORMAT,
+        "api_url": record.api_url.rstrip("/"),
+        "deployment_id": record.deployment_id,
+        "endpoint_id": record.endpoint_id,
+        "workergroup_id": record.workergroup_id,
+        "action": record.action,
+        "deployed_at": record.deployed_at or time.time(),
+        "snapshot": {
+            "name": snap.name, "tag": snap.tag, "file_hash": snap.file_hash,
+            "config": dict(snap.config), "components": dict(snap.components),
+            "manifest": dict(snap.manifest), "worker_config": dict(snap.worker_config),
+            "code_name": snap.code_name,
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,59 @@
+"""The workspace: the folder a Vastfile's paths may reach, and resolving paths inside it.
+
+A build must depend only on files inside the workspace, so that a checkout on
+another machine builds the same artifact and a Vastfile cannot pull in
+``~/.ssh`` by a ``..`` or a symbolic link. The root is the nearest folder upward
+from the Vastfile holding ``vastbuild.toml`` (a monorepo marks its root so),
+else the nearest holding ``.git``, else the Vastfile's own folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vastbuild.errors import VastbuildError
+
+#: files that mark a workspace root, strongest first
+ROOT_MARKERS = ("vastbuild.toml", ".git")
+
+
+class PathOutsideWorkspace(VastbuildError):
+    """A path that leaves the workspace root after ``..`` and symbolic links are resolved."""
+
+
+class PathMissing(VastbuildError):
+    """A path that does not exist."""
+
+
+def find_root(vastfile: Path) -> Path:
+    """The workspace root of ``vastfile`` (absolute, symbolic links resolved)."""
+    folder = vastfile.resolve().parent
+    for marker in ROOT_MARKERS:
+        for candidate in (folder, *folder.parents):
+            if (candidate / marker).exists():
+                return candidate
+    return folder
+
+
+def resolve_inside(root: Path, base: Path, written: str) -> Path:
+    """Resolve ``written`` (relative to ``base``, or absolute) to an existing path inside
+    ``root``, following ``..`` and symbolic links the way the build will read it.
+
+    Raises :class:`PathOutsideWorkspace` or :class:`PathMissing`, whose messages name
+    the resolved path and whose hints say what to do.
+    """
+    root = root.resolve()
+    try:
+        resolved = (base / written).resolve()
+    except (OSError, RuntimeError) as exc:  # a symbolic link loop, an unreadable folder
+        raise PathMissing(f"`{written}` cannot be resolved: {exc}",
+                          "fix or remove the symbolic link") from None
+    if not resolved.is_relative_to(root):
+        raise PathOutsideWorkspace(
+            f"`{written}` leaves the workspace {root} (it resolves to {resolved})",
+            "a build may only read files inside the workspace root; move the file inside it, "
+            "or mark a higher folder as the root with a `vastbuild.toml`")
+    if not resolved.exists():
+        raise PathMissing(f"`{written}` does not exist (looked for {resolved})",
+                          "check the spelling; paths are relative to the Vastfile's folder")
+    return resolved

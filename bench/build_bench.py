@@ -19,7 +19,6 @@ Each case runs ``--repeat`` times and reports the fastest run, as hyperfine's
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import subprocess
@@ -97,11 +96,13 @@ def generate_tree(root: Path, shape: TreeShape, seed: int) -> None:
         if index % 2:
             (folder / f"table{index:04d}.csv").write_bytes(_csv(rng, rng.randrange(500, 3_500)))
         else:
-            (folder / f"doc{index:04d}.json").write_bytes(_text(rng, rng.randrange(20_000, 200_000)))
+            size = rng.randrange(20_000, 200_000)
+            (folder / f"doc{index:04d}.json").write_bytes(_text(rng, size))
     for index in range(shape.blobs):
         folder = root / "assets" / f"group{index % 8}"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"blob{index:04d}.bin").write_bytes(rng.randbytes(rng.randrange(50_000, 1_000_000)))
+        size = rng.randrange(50_000, 1_000_000)
+        (folder / f"blob{index:04d}.bin").write_bytes(rng.randbytes(size))
     (root / "models").mkdir(exist_ok=True)
     for index in range(shape.weights):
         (root / "models" / f"weights{index}.safetensors").write_bytes(
@@ -201,38 +202,51 @@ def main() -> None:
         path.mkdir(parents=True)
 
     def build() -> None:
-        run([*vastbuild, "--cache-dir", str(cache), "-q", "build", "--format", "gz", str(root), "-o", str(out)])
+        run([*vastbuild, "--cache-dir", str(cache), "-q", "build", "--format", "gz", str(root),
+             "-o", str(out)])
 
     def noop(_: int) -> None:
         pass
 
-    results: dict[str, float] = {}
+    tar_gz = out / "tree.tar.gz"
+    sdk_gz = out / "sdk.tar.gz"
+    ours_gz = out / "bench.tar.gz"
+    #: case -> (fastest seconds, MB of the file it wrote, or None)
+    results: dict[str, tuple[float, float | None]] = {}
+
+    def measure(case: str, prepare: Callable[[int], None], action: Callable[[], None],
+                output: Path | None) -> None:
+        seconds = fastest(args.repeat, prepare, action)
+        results[case] = (seconds, output.stat().st_size / 1e6 if output else None)
+
     try:
-        results["(a) tar --sort=name | gzip -6"] = fastest(
-            args.repeat, lambda _: reset(out),
-            lambda: run(f"tar --sort=name -C {root} -cf - . | gzip -6 > {out}/tree.tar.gz",
-                        shell=True))
-        results["(b) vastai SDK hash + tarball"] = fastest(
-            args.repeat, lambda _: reset(out),
-            lambda: run([python, "-c", SDK_SCRIPT, str(root), str(out / "sdk.tar.gz")]))
-        results["(c) vastbuild build, cold"] = fastest(
-            args.repeat, lambda _: (reset(out), reset(cache)), build)
-        results["(d) vastbuild build, warm"] = fastest(args.repeat, noop, build)
-        results["(e) vastbuild hash, warm"] = fastest(
-            args.repeat, noop,
-            lambda: run([*vastbuild, "--cache-dir", str(cache), "-q", "hash", str(root)]))
-        results["(f) vastbuild build, 1 file changed"] = fastest(
-            args.repeat, lambda index: changed.write_bytes(original + f"# edit {index}\n".encode()),
-            build)
+        measure("(a) tar --sort=name | gzip -6", lambda _: reset(out),
+                lambda: run(f"tar --sort=name -C {root} -cf - . | gzip -6 > {tar_gz}",
+                            shell=True), tar_gz)
+        measure("(b) vastai SDK hash + tarball", lambda _: reset(out),
+                lambda: run([python, "-c", SDK_SCRIPT, str(root), str(sdk_gz)]), sdk_gz)
+        measure("(c) vastbuild build, cold", lambda _: (reset(out), reset(cache)), build,
+                ours_gz)
+        measure("(d) vastbuild build, warm", noop, build, ours_gz)
+        measure("(e) vastbuild hash, warm", noop,
+                lambda: run([*vastbuild, "--cache-dir", str(cache), "-q", "hash", str(root)]),
+                None)
+        measure("(f) vastbuild build, 1 file changed",
+                lambda index: changed.write_bytes(original + f"# edit {index}\n".encode()),
+                build, ours_gz)
+        startup = fastest(args.repeat, noop, lambda: run([*vastbuild, "--version"]))
     finally:
         changed.write_bytes(original)
 
-    tar_time = results["(a) tar --sort=name | gzip -6"]
-    sdk_time = results["(b) vastai SDK hash + tarball"]
-    print(f"{'case':<38} {'seconds':>9} {'vs (a)':>9} {'vs (b)':>9}")
-    for name, seconds in results.items():
-        print(f"{name:<38} {seconds:>9.3f} {seconds / tar_time:>8.2f}x {seconds / sdk_time:>8.2f}x")
-    print(f"\nfastest of {args.repeat} runs each; ratio < 1 means faster than the peer")
+    tar_time = results["(a) tar --sort=name | gzip -6"][0]
+    sdk_time = results["(b) vastai SDK hash + tarball"][0]
+    print(f"{'case':<38} {'seconds':>9} {'vs (a)':>9} {'vs (b)':>9} {'output MB':>10}")
+    for name, (seconds, megabytes) in results.items():
+        written = f"{megabytes:>10.1f}" if megabytes is not None else f"{'-':>10}"
+        print(f"{name:<38} {seconds:>9.3f} {seconds / tar_time:>8.2f}x "
+              f"{seconds / sdk_time:>8.2f}x {written}")
+    print(f"\nfastest of {args.repeat} runs each; a ratio below 1 is faster than the peer."
+          f"\n`vastbuild --version` alone (interpreter start-up): {startup:.3f} s")
 
 
 if __name__ == "__main__":

@@ -301,3 +301,18 @@ def test_readers_decode_their_documents(server, tmp_path: Path):
     assert client.get_download_url(5) == "http://x/y"
     client.heartbeat(5)
     assert all(request.headers["Authorization"] == f"Bearer {KEY}" for request in script.seen)
+
+
+def test_traced_bodies_hide_credentials_of_every_kind(server):
+    url, script = server
+    script.answers["PUT /api/v0/deployments/"] = [PUT_OK]
+    script.answers["GET /api/v0/endptjobs/"] = [
+        (200, {}, {"results": [{"id": 1, "api_key": "endpoint-token-5", "max_workers": 2}]})]
+    lines: list[str] = []
+    client = client_for(url, trace=lines.append, trace_bodies=True)
+    client.put_deployment({"name": "n", "docker_login_pass": "hunter2"})
+    client.list_endpoints()
+    traced = "\n".join(lines)
+    assert '"max_workers": 2' in traced and '"name": "n"' in traced
+    for secret in ("endpoint-token-5", "hunter2", '"policy": "p"'):
+        assert secret not in traced

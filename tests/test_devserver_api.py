@@ -242,6 +242,10 @@ def test_workergroups_endpoints_and_a_rolling_update(server: RunningDevServer) -
     assert record["rolling_updates"] == 1
 
 
+def test_the_health_route_needs_no_key(server: RunningDevServer) -> None:
+    assert requests.get(f"{server.url}/healthz", timeout=TIMEOUT).json() == {"ok": True}
+
+
 def test_routes_that_do_not_exist(server: RunningDevServer) -> None:
     assert get(server, "/api/v0/nothing/").status_code == 404
     assert get(server, "/api/v0/deployment/not-a-number/").status_code == 404

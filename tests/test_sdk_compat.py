@@ -6,6 +6,10 @@ own packaging runs offline on it. Our ``config.json`` must be byte-identical to
 the SDK's, and the registration body equal field for field, except for the
 differences docs/wire.md documents (RAM units in ``search_params``, port order
 in ``env``; ``file_hash``/``file_size`` describe different tarballs by design).
+
+Everything here runs in the project's Python 3.11: the SDK's packaging and its
+worker bootstrap helpers do; only its ``ensure_ready`` needs 3.12, and nothing
+here calls it or makes a request.
 """
 
 from __future__ import annotations

@@ -22,12 +22,13 @@ WORKER_CONFIG = {"name": "qwen-chat", "pip_installs": ["vllm==0.6.3"], "apt_gets
 DESIRED = Snapshot(
     name="qwen-chat", tag="default", file_hash="a" * 64, config=CONFIG,
     components={"code": "c1", "copies": "k1", "requirements": "r1", "config": "g1"},
-    manifest={"config.json": "j1", "deployment.py": "d1", "/app/lib/common/timing.py": "t1"},
+    manifest={"./config.json": "j1", "./deployment.py": "d1", "/app/lib/common/timing.py": "t1"},
     worker_config=WORKER_CONFIG, code_name="app.py")
 RECORD = {"id": 7, "name": "qwen-chat", "tag": "default", "endpoint_id": 3,
           "image": "vastai/vllm:1", "env": ENV, "search_params": SEARCH, "storage": 80.0,
           "file_hash": "a" * 64, "ttl": None, "current_version_id": 2}
-ENDPOINT = {"id": 3, "cold_workers": 1, "max_workers": 4, "target_util": 0.8, "min_load": 10}
+ENDPOINT = {"id": 3, "cold_workers": 1, "max_workers": 4, "target_util": 0.8, "min_load": 0.0,
+            "cold_mult": 2.5, "inactivity_timeout": None}
 
 
 def desired_with(**config: object) -> Snapshot:
@@ -59,9 +60,14 @@ def test_an_autoscale_change_is_tier_1_and_names_the_setting():
     assert result.reasons == ("autoscale: max_workers 4 → 12",)
 
 
-def test_a_setting_the_vastfile_leaves_out_is_not_a_change():
-    # min_load is set on the server, not in the Vastfile: the server keeps its value
+def test_a_setting_left_out_at_its_default_is_not_a_change():
     assert plan(DESIRED, ServerView(record=RECORD, endpoint=ENDPOINT)).tier == 0
+
+
+def test_a_setting_left_out_but_not_at_its_default_returns_to_it():
+    result = plan(DESIRED, ServerView(record=RECORD, endpoint={**ENDPOINT, "min_load": 10}))
+    assert (result.tier, result.reasons) == (
+        1, ("autoscale: min_load 10 → 0 (not set in the Vastfile: the server's default)",))
 
 
 def test_ttl_alone_is_tier_1():
@@ -96,7 +102,8 @@ def test_content_change_with_a_local_record_names_files_and_requirements():
     last = DESIRED
     new = replace(
         DESIRED, file_hash="b" * 64, config={**CONFIG, "file_hash": "b" * 64},
-        manifest={**DESIRED.manifest, "deployment.py": "d2", "/app/new.txt": "n"},
+        manifest={**DESIRED.manifest, "./deployment.py": "d2", "./config.json": "j2",
+                  "/app/new.txt": "n"},
         worker_config={**WORKER_CONFIG, "pip_installs": ["vllm==0.6.4"],
                        "envs": [["MODEL_NAME", "Qwen"], ["TOKEN", "other"]]})
     result = plan(new, ServerView(record=RECORD, endpoint=ENDPOINT), last, 7)
@@ -110,10 +117,10 @@ def test_content_change_with_a_local_record_names_files_and_requirements():
 
 def test_a_package_member_is_named_under_the_package():
     last = replace(DESIRED, code_name="embedder",
-                   manifest={"config.json": "j", "deployment/__init__.py": "i",
-                             "deployment/model.py": "m1"})
+                   manifest={"./config.json": "j", "./deployment/__init__.py": "i",
+                             "./deployment/model.py": "m1"})
     new = replace(last, file_hash="b" * 64,
-                  manifest={**last.manifest, "deployment/model.py": "m2"})
+                  manifest={**last.manifest, "./deployment/model.py": "m2"})
     result = plan(new, ServerView(record=RECORD, endpoint=ENDPOINT), last, 7)
     assert result.reasons == ("code: embedder/model.py changed",)
 
@@ -195,6 +202,7 @@ def test_a_damaged_state_file_is_ignored(tmp_path):
 def test_a_setting_the_last_deploy_made_and_this_one_drops_is_tier_1():
     last = DESIRED
     dropped = replace(DESIRED, config={k: v for k, v in CONFIG.items() if k != "max_workers"})
-    result = plan(dropped, ServerView(record=RECORD, endpoint=ENDPOINT), last, 7)
-    assert (result.tier, result.reasons) == (
-        1, ("autoscale: max_workers 4 → the server's default (no longer set)",))
+    result = plan(dropped, ServerView(record=RECORD, endpoint=None), last, 7)
+    assert result.tier == 1
+    assert "autoscale: max_workers 4 → 20 (not set in the Vastfile: the server's default)" in \
+        result.reasons

@@ -11,6 +11,7 @@ content digests, so it is known without reading a file; see docs/build.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -53,7 +54,7 @@ SUFFIXES: dict[str, str] = {"gz": ".tar.gz", "zst": ".tar.zst"}
 GZIP_LEVEL = 2
 #: zstd level of vastbuild's own artifacts: close to -19's ratio on source trees at
 #: a fraction of its time
-ZSTD_LEVEL = 9
+ZSTD_LEVEL = 3
 LEVELS: dict[str, int] = {"gz": GZIP_LEVEL, "zst": ZSTD_LEVEL}
 
 #: A gzip member header with no name, mtime 0, no extra flags, OS "unknown":
@@ -129,9 +130,11 @@ def arcname_join(root: str, rel: str) -> str:
     return f"{root}/{rel}"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def header(member: Member, mtime: int = 0) -> bytes:
     """The tar header block(s) of ``member``: ustar, plus a pax record only where ustar
-    cannot say it (a long or non-ASCII name or link, a size over 8 GiB)."""
+    cannot say it (a long or non-ASCII name or link, a size over 8 GiB). Remembered:
+    a cold build needs each header to pack the chunk and again per format."""
     info = tarfile.TarInfo(member.name)
     info.type = _TAR_TYPES[member.type]
     info.mode = member.mode

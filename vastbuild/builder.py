@@ -16,9 +16,10 @@ import hashlib
 import io
 import json
 import os
+import queue
 import tempfile
 from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,26 +108,28 @@ class Executor:
         waiting = {i: sum(1 for d in self.graph.steps[i].deps if d not in self.outcomes)
                    for i in order}
         self.ctx.reporter.begin(len(order))
+        finished: queue.SimpleQueue[tuple[str, Future[Outcome]]] = queue.SimpleQueue()
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="vastbuild") as pool:
-            running: dict[Future[Outcome], str] = {}
+            running: set[Future[Outcome]] = set()
 
             def submit(ident: str) -> None:
-                running[pool.submit(self._execute, self.graph.steps[ident])] = ident
+                future = pool.submit(self._execute, self.graph.steps[ident])
+                running.add(future)
+                future.add_done_callback(lambda f: finished.put((ident, f)))
 
             for ident in order:
                 if waiting[ident] == 0:
                     submit(ident)
             try:
                 while running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        ident = running.pop(future)
-                        self.outcomes[ident] = future.result()
-                        for dependent in self.graph.dependents(ident):
-                            if dependent in waiting:
-                                waiting[dependent] -= 1
-                                if waiting[dependent] == 0:
-                                    submit(dependent)
+                    ident, future = finished.get()
+                    running.discard(future)
+                    self.outcomes[ident] = future.result()
+                    for dependent in self.graph.dependents(ident):
+                        if dependent in waiting:
+                            waiting[dependent] -= 1
+                            if waiting[dependent] == 0:
+                                submit(dependent)
             except BaseException:
                 for future in running:
                     future.cancel()
@@ -150,8 +153,12 @@ class Executor:
             try:
                 out = k.run(step, values, self.ctx)
             except StaleInput as stale:
-                if attempt == STALE_RETRIES or stale.step_id not in step.deps:
+                if stale.step_id not in step.deps:
                     raise
+                if attempt == STALE_RETRIES:
+                    raise VastbuildError(
+                        f"the cached result of {stale.step_id} keeps failing its check",
+                        "the cache folder may be damaged: run `vastbuild cache clear`") from None
                 self.ctx.store.drop_result(self.graph.steps[stale.step_id].kind,
                                            self.outcomes[stale.step_id].key)
                 self.outcomes[stale.step_id] = self._execute(self.graph.steps[stale.step_id],
@@ -266,7 +273,6 @@ def build(models: Sequence[Deployment], *, cache_dir: Path, outdir: Path | None,
         outcomes = executor.run(i for t in the_plan.targets for i in _wanted_for_build(t))
         for index in ctx.outputs.values():
             index.save(prune=False)
-        shown.close()
         return [_build_result(target, the_plan, outcomes, outdir, api_url, autoscaler_url)
                 for target in the_plan.targets]
     finally:

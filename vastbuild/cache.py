@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import shutil
 import time
@@ -27,6 +26,8 @@ import diskcache
 #: the store's own layout version: a new layout gets a new folder beside the old
 STORE_FOLDER = "store-v1"
 ARTIFACTS_FOLDER = "artifacts"
+#: values from this size on are stored as files (diskcache's own threshold)
+LARGE_VALUE = 1 << 15
 #: the size the store culls itself back to (least recently used first)
 DEFAULT_SIZE_LIMIT = 10 << 30
 #: artifacts written for `deploy` into the cache folder are removed by `cache gc`
@@ -65,7 +66,7 @@ class Store:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._cache = diskcache.Cache(str(directory / STORE_FOLDER),
-                                          eviction_policy="least-recently-used",
+                                          eviction_policy="least-recently-stored",
                                           size_limit=DEFAULT_SIZE_LIMIT)
         except OSError as exc:
             from vastbuild.errors import VastbuildError
@@ -90,8 +91,14 @@ class Store:
             return None
         return value
 
-    def _set(self, key: str, value: bytes) -> None:
-        self._cache.set(key, value, tag=hashlib.sha256(value).hexdigest())
+    def _set(self, key: str, value: bytes, digest: str | None = None) -> None:
+        # diskcache copies a file object in large pieces but a bytes value line by line
+        # (binary data: thousands of writes), so larger values go in as files
+        tag = digest or hashlib.sha256(value).hexdigest()
+        if len(value) < LARGE_VALUE:
+            self._cache.set(key, value, tag=tag)
+        else:
+            self._cache.set(key, io.BytesIO(value), read=True, tag=tag)
 
     def get_result(self, kind: str, key: str) -> bytes | None:
         """The stored result of the step of ``kind`` with ``key``, or None."""
@@ -108,7 +115,7 @@ class Store:
         digest = hashlib.sha256(data).hexdigest()
         key = f"cas:{digest}"
         if key not in self._cache:
-            self._cache.set(key, data, tag=digest)
+            self._set(key, data, digest)
         return digest
 
     def get_content(self, digest: str) -> bytes | None:
@@ -137,7 +144,7 @@ class Store:
         """Store a compressed chunk with the SHA-256 of its bytes (``source`` is a
         buffer, or a file object positioned at its start)."""
         if isinstance(source, bytes):
-            self._cache.set(f"blob:{name}", source, tag=digest)
+            self._set(f"blob:{name}", source, digest)
         else:
             self._cache.set(f"blob:{name}", source, read=True, tag=digest)
 
@@ -214,10 +221,3 @@ class Store:
             shutil.rmtree(self.artifacts, ignore_errors=True)
         return count
 
-
-def is_inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or below it (both absolute)."""
-    try:
-        return os.path.commonpath([path, folder]) == str(folder)
-    except ValueError:
-        return False

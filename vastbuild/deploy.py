@@ -66,6 +66,8 @@ class Outcome:
     ttl: float | None
     seconds: float
     dry_run: bool
+    #: the .tar.gz that was (or would be) uploaded
+    artifact: Path
     warnings: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
@@ -95,6 +97,10 @@ class ServerReader:
         self.client = client
         self._deployments: list[dict[str, Any]] | None = None
         self._endpoints: list[dict[str, Any]] | None = None
+
+    def forget_deployments(self) -> None:
+        """The list changed (a deployment was created): read it again when next needed."""
+        self._deployments = self._endpoints = None
 
     def view(self, name: str, tag: str) -> ServerView:
         if self._deployments is None:
@@ -135,8 +141,9 @@ def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache_dir:
 
     reader = ServerReader(client)
     plans = []
-    for model, hashed in zip(models, hash_targets(list(models), cache_dir=cache_dir),
-                             strict=True):
+    hashed_targets = hash_targets(list(models), cache_dir=cache_dir, api_url=api_url,
+                                  autoscaler_url=autoscaler_url)
+    for model, hashed in zip(models, hashed_targets, strict=True):
         config = deployment_config(model, file_hash=hashed.hash, file_size=0,
                                    api_url=api_url, autoscaler_url=autoscaler_url)
         config.pop("file_size")  # unknown until packed, and never compared
@@ -155,8 +162,8 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache_di
 
     say = report or (lambda line: None)
     started = time.monotonic()
-    results = build(list(models), cache_dir=cache_dir, formats=("gz",), api_url=api_url,
-                    autoscaler_url=autoscaler_url)
+    results = build(list(models), cache_dir=cache_dir, outdir=None, formats=("gz",),
+                    api_url=api_url, autoscaler_url=autoscaler_url)
     say(f"built {len(results)} target{'s' * (len(results) != 1)} "
         f"in {time.monotonic() - started:.2f} s")
     reader = ServerReader(client)
@@ -170,11 +177,14 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache_di
         say(f"{built.label}: Tier {predicted.plan.tier} ({predicted.plan.action}) predicted")
         if dry_run:
             outcomes.append(_dry_outcome(predicted, built.deployment_config,
-                                         time.monotonic() - target_started + 0.0))
+                                         built.artifacts["gz"],
+                                         time.monotonic() - target_started))
             continue
-        outcomes.append(_deploy_one(client, predicted, built.artifacts["gz"],
-                                    cache_dir=cache_dir, api_url=api_url, say=say,
-                                    started=target_started))
+        outcome = _deploy_one(client, predicted, built.artifacts["gz"], cache_dir=cache_dir,
+                              api_url=api_url, say=say, started=target_started)
+        if outcome.action == "created":
+            reader.forget_deployments()
+        outcomes.append(outcome)
     return outcomes
 
 
@@ -192,9 +202,12 @@ def _deploy_one(client: VastClient, predicted: TargetPlan, tarball: Path, *, cac
     uploaded, upload_bytes, upload_seconds = False, 0, 0.0
     if answer.needs_upload:
         upload_bytes = tarball.stat().st_size
-        say(f"{label}: uploading {tarball.name} ({_size(upload_bytes)})")
+        say(f"{label}: uploading {tarball.name} ({human_size(upload_bytes)})")
         upload_started = time.monotonic()
-        _upload_with_fresh_url(client, answer, desired, tarball, label, say)
+        try:
+            _upload_with_fresh_url(client, answer, desired, tarball, label, say)
+        except VastbuildError as failure:
+            raise _upload_failed(client, answer, label, failure) from None
         upload_seconds = time.monotonic() - upload_started
         uploaded = True
 
@@ -222,7 +235,7 @@ def _deploy_one(client: VastClient, predicted: TargetPlan, tarball: Path, *, cac
         upload_seconds=upload_seconds, deployment_id=answer.deployment_id,
         endpoint_id=answer.endpoint_id, workergroup_id=workergroup_id, rolling_update=rolling,
         ttl=_float_or_none(desired.config.get("ttl")), seconds=time.monotonic() - started,
-        dry_run=False, warnings=tuple(warnings))
+        dry_run=False, artifact=tarball, warnings=tuple(warnings))
 
 
 def _upload_with_fresh_url(client: VastClient, answer: PutResponse, desired: Snapshot,
@@ -243,13 +256,39 @@ def _upload_with_fresh_url(client: VastClient, answer: PutResponse, desired: Sna
         client.upload(again.upload_url, again.upload_fields, tarball)
     except UploadRejected as second:
         raise VastbuildError(
-            f"{label}: the upload of {tarball.name} was refused twice: {second.message}",
+            f"the upload of {tarball.name} was refused twice: {second.message}",
             "the upload URL expires before the file arrives: check the clock and the "
             "connection, then run the deploy again (the server keeps asking for the file "
             "until it has it)") from None
 
 
-def _dry_outcome(predicted: TargetPlan, config: Mapping[str, Any], seconds: float) -> Outcome:
+def _upload_failed(client: VastClient, answer: PutResponse, label: str,
+                   failure: VastbuildError) -> VastbuildError:
+    """The error to report for a failed upload, after undoing what can be undone.
+
+    A deployment this deploy created is deleted again: without its blob its
+    workers could only fail to start. An update is left registered: no rolling
+    update was started, the workers keep serving the last version that had a
+    blob, and the next deploy uploads the file the server still asks for.
+    """
+    if answer.action == "created":
+        try:
+            client.delete_deployment(answer.deployment_id)
+        except VastbuildError as cleanup:
+            return VastbuildError(
+                f"{label}: {failure.message}; deleting the new deployment "
+                f"{answer.deployment_id} failed too: {cleanup.message}",
+                "delete it by hand (DELETE /api/v0/deployment/"
+                f"{answer.deployment_id}/), then run the deploy again")
+        return VastbuildError(f"{label}: {failure.message} (the new deployment was deleted "
+                              "again)", failure.hint)
+    return VastbuildError(
+        f"{label}: {failure.message} (the registration stands, without its file; no rolling "
+        "update was started)", failure.hint or "run the deploy again to upload the file")
+
+
+def _dry_outcome(predicted: TargetPlan, config: Mapping[str, Any], artifact: Path,
+                 seconds: float) -> Outcome:
     desired = predicted.desired
     return Outcome(
         label=predicted.label, name=desired.name, tag=desired.tag, hash=desired.file_hash,
@@ -257,7 +296,7 @@ def _dry_outcome(predicted: TargetPlan, config: Mapping[str, Any], seconds: floa
         certain=predicted.plan.certain, uploaded=False, upload_bytes=0, upload_seconds=0.0,
         deployment_id=predicted.deployment_id, endpoint_id=predicted.endpoint_id,
         workergroup_id=None, rolling_update=False, ttl=_float_or_none(config.get("ttl")),
-        seconds=seconds, dry_run=True)
+        seconds=seconds, dry_run=True, artifact=artifact)
 
 
 def keep_alive(client: VastClient, outcomes: Sequence[Outcome], stop: threading.Event,
@@ -273,21 +312,26 @@ def keep_alive(client: VastClient, outcomes: Sequence[Outcome], stop: threading.
                              "set TTL in the Vastfile, or deploy without --keep-alive")
     interval = min(60.0, min(o.ttl or 60.0 for o in alive) / 2)
     say = report or (lambda line: None)
+    names = ", ".join(f"{o.name}:{o.tag}" for o in alive)
+    say(f"keeping {names} alive: a heartbeat every {interval:.0f} s; Ctrl-C to stop")
     while not stop.is_set():
         for outcome in alive:
             assert outcome.deployment_id is not None
             client.heartbeat(outcome.deployment_id)
-        say(f"heartbeat sent to {', '.join(str(o.deployment_id) for o in alive)}; "
-            f"next in {interval:.0f} s")
+        say(f"heartbeat sent ({time.strftime('%H:%M:%S')})")
         stop.wait(interval)
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return f"{n} B"
+def human_size(n: int) -> str:
+    """Bytes for people: ``812 B``, ``1.3 KB``, ``204.8 MB`` (powers of 1000)."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -99,7 +99,7 @@ def render_directive(directive: nodes.Directive) -> str:
         case nodes.Env(assignments=assignments):
             return _assignments("ENV", assignments)
         case nodes.RunShell(text=text):
-            return f"RUN {text.strip()}"
+            return f"RUN {text}"
         case nodes.RunExec(argv=argv):
             return f"RUN {_json_array(argv)}"
         case nodes.Copy(src=src, dst=dst):

@@ -24,7 +24,7 @@ from vastbuild.graph import BuildGraph
 from vastbuild.ignore import IgnoreRules, load_rules
 from vastbuild.model import Deployment
 from vastbuild.steps import registry
-from vastbuild.steps.collect import Scan, scan_tree
+from vastbuild.steps.collect import Scan, scan_tree, travels
 
 DEPLOYMENT_MODULE = "./deployment.py"
 DEPLOYMENT_PACKAGE = "./deployment"
@@ -109,6 +109,8 @@ class _Planner:
             for params in kind.plan(d) or ():
                 label = f"{kind.name} {_label(d, d.vastfile)}"
                 step = self.graph.add(kind.name, params, label=label)
+                if hasattr(kind, "input_files"):
+                    inputs.extend(os.fspath(p) for p in kind.input_files(step))
                 trees.append(self._chunk(step.id, "plugin", kind.name, [(0, None)]))
 
         plan = TargetPlan(d, config, tuple(trees), tuple(requirements), tuple(inputs))
@@ -154,7 +156,7 @@ class _Planner:
             return Tree(role, arcroot, step.id, ())
         members = [Member(arcname_join(arcroot, e.rel), e.type, e.mode,
                           e.key[0] if e.type == "file" and e.key else 0)
-                   for e in scan.entries]
+                   for e in scan.entries if travels(e, arcroot)]
         return self._chunk(step.id, role, arcroot, plan_chunks(members), members)
 
     def _chunk(self, source: str, role: str, arcroot: str,

@@ -361,7 +361,7 @@ def _read_lines(text: str, path: str, diagnostics: list[Diagnostic],
             problems = _check_characters(line, number, path)
             diagnostics.extend(problems)
             current.bad = current.bad or bool(problems)
-        current.text = current.text.rstrip(" \t")
+        current.text = _strip_end(current.text)
         if not current.text.strip(" \t"):
             continue
         if quote:
@@ -379,6 +379,17 @@ def _read_lines(text: str, path: str, diagnostics: list[Diagnostic],
             current.bad = True
         logical.append(current)
     return logical, comments
+
+
+def _strip_end(text: str) -> str:
+    """Drop trailing white space, and a backslash left dangling by it (``a\\ `` at the
+    very end of a directive is a continuation into nothing, not an escaped space):
+    so a directive never ends in an odd run of backslashes, and printing it back
+    on one line cannot turn it into a continuation."""
+    text = text.rstrip(" \t")
+    while (len(text) - len(text.rstrip("\\"))) % 2:
+        text = text[:-1].rstrip(" \t")
+    return text
 
 
 def _tab_in_keyword(line: _LogicalLine) -> Diagnostic | None:

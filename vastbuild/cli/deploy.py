@@ -16,24 +16,37 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
 from vastbuild.cli import Settings
-from vastbuild.diagnostics import Diagnostic, DiagnosticError, has_errors
+from vastbuild.diagnostics import DiagnosticError, has_errors
 from vastbuild.errors import UsageError
 from vastbuild.wire import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 
 
+def _http_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An http(s) URL with a host, without a trailing slash (usage error otherwise)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{value!r} is not an http(s)://host[:port] URL")
+    if parts.username or parts.password or parts.query:
+        raise click.BadParameter("give the URL without credentials or a query string; "
+                                 "the API key goes in $VAST_API_KEY or --api-key-file")
+    return value.rstrip("/")
+
+
 def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout."),
         click.option("--api-url", envvar="VAST_API_URL", default=DEFAULT_API_URL,
-                     show_default=True, help="The Vast web API (env: VAST_API_URL)."),
+                     show_default=True, callback=_http_url,
+                     help="The Vast web API (env: VAST_API_URL)."),
         click.option("--autoscaler-url", default=DEFAULT_AUTOSCALER_URL, show_default=True,
-                     help="The Vast autoscaler, which workers report to."),
+                     callback=_http_url, help="The Vast autoscaler, which workers report to."),
         click.option("--api-key-file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Read the API key from this file (default: $VAST_API_KEY)."),
     ]
@@ -100,6 +113,9 @@ def deploy(settings: Settings, paths: tuple[Path, ...], dry_run: bool, keep_aliv
         raise UsageError("--keep-alive and --dry-run exclude each other",
                          "a dry run deploys nothing to keep alive")
     models = _load(paths, settings)
+    if keep_alive and not any(model.ttl for model in models):
+        raise UsageError("--keep-alive: no target sets a TTL, so none needs heartbeats",
+                         "set TTL in the Vastfile, or deploy without --keep-alive")
     started = time.monotonic()
     say = _progress(settings)
     with _client(settings, api_url, autoscaler_url, api_key_file) as client:
@@ -115,15 +131,19 @@ def deploy(settings: Settings, paths: tuple[Path, ...], dry_run: bool, keep_aliv
             _summary(outcomes, time.monotonic() - started, dry_run)
         if keep_alive:
             stop = threading.Event()
+            tell = (lambda line: None) if settings.verbosity < 0 else \
+                (lambda line: click.echo(line, err=True))
             try:
-                library.keep_alive(client, outcomes, stop, report=say)
+                library.keep_alive(client, outcomes, stop, report=tell)
             except KeyboardInterrupt:
                 stop.set()
-                say("keep-alive stopped")
+                tell("keep-alive stopped")
 
 
 def _summary(outcomes: list[Any], seconds: float, dry_run: bool) -> None:
     """One screen: a block per target, then the total."""
+    from vastbuild.deploy import human_size
+
     for o in outcomes:
         verb = "would be" if dry_run else "was"
         click.echo(f"{o.label}  {o.name}:{o.tag}  Tier {o.tier} {o.action}"
@@ -133,9 +153,11 @@ def _summary(outcomes: list[Any], seconds: float, dry_run: bool) -> None:
             group = f", workergroup {o.workergroup_id}" if o.workergroup_id is not None else ""
             click.echo(f"  endpoint  {o.endpoint_id} (deployment {o.deployment_id}{group})")
         if o.uploaded:
-            rate = o.upload_bytes / o.upload_seconds / 1e6 if o.upload_seconds else 0.0
-            click.echo(f"  uploaded  {o.upload_bytes} bytes in {o.upload_seconds:.2f} s "
-                       f"({rate:.0f} MB/s)")
+            rate = ""
+            if o.upload_seconds > 0 and o.upload_bytes >= 10_000_000:
+                rate = f", {human_size(int(o.upload_bytes / o.upload_seconds))}/s"
+            click.echo(f"  uploaded  {human_size(o.upload_bytes)} in {o.upload_seconds:.2f} s"
+                       f"{rate}")
         elif not dry_run:
             click.echo("  uploaded  nothing (the server has this content)")
         if o.rolling_update:
@@ -162,9 +184,8 @@ def _load(paths: tuple[Path, ...], settings: Settings) -> list[Any]:
             models.append(model)
     if has_errors(problems):
         raise DiagnosticError(problems)
-    warnings: list[Diagnostic] = problems
-    if warnings and settings.verbosity >= 0:
-        print_diagnostics(warnings, settings.color)
+    if problems and settings.verbosity >= 0:  # warnings only
+        print_diagnostics(problems, settings.color)
     return models
 
 
@@ -197,6 +218,7 @@ def _api_key(api_key_file: Path | None) -> str:
 
 
 def _progress(settings: Settings) -> Callable[[str], None]:
-    if settings.verbosity < 0:
+    """Step-by-step lines on stderr with -v; by default the summary says it all."""
+    if settings.verbosity < 1:
         return lambda line: None
     return lambda line: click.echo(line, err=True)

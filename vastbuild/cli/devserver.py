@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 from types import FrameType
 
@@ -61,7 +62,7 @@ def dev_server(settings: Settings | None, host: str, port: int, data_dir: Path |
         data_dir or default_data_dir(), host=host, port=port, api_keys=api_keys,
         options=Options(upload_ttl=upload_ttl, download_ttl=download_ttl,
                         admin_token=admin_token, omit_workergroup_id=omit_workergroup_id),
-        access_log=None if quiet else click.get_text_stream("stderr"))
+        access_log=None if quiet else sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)
     if not server.is_loopback:
         click.echo(f"warning: listening on {host}: anyone who can reach this address can use "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from email.message import Message
-from typing import BinaryIO
+from io import BufferedIOBase
 
 CHUNK = 64 * 1024
 
@@ -23,7 +23,7 @@ class BodyError(Exception):
         self.message = message
 
 
-def iter_body(stream: BinaryIO, headers: Message) -> Iterator[bytes]:
+def iter_body(stream: BufferedIOBase, headers: Message) -> Iterator[bytes]:
     """Yield the request body in pieces of at most :data:`CHUNK` bytes."""
     if "chunked" in headers.get("Transfer-Encoding", "").lower():
         yield from _iter_chunked(stream)
@@ -42,7 +42,7 @@ def iter_body(stream: BinaryIO, headers: Message) -> Iterator[bytes]:
         yield piece
 
 
-def read_body(stream: BinaryIO, headers: Message, limit: int) -> bytes:
+def read_body(stream: BufferedIOBase, headers: Message, limit: int) -> bytes:
     """The whole body, refused with 413 past ``limit`` bytes (for small JSON bodies)."""
     pieces, size = [], 0
     for piece in iter_body(stream, headers):
@@ -53,7 +53,7 @@ def read_body(stream: BinaryIO, headers: Message, limit: int) -> bytes:
     return b"".join(pieces)
 
 
-def _iter_chunked(stream: BinaryIO) -> Iterator[bytes]:
+def _iter_chunked(stream: BufferedIOBase) -> Iterator[bytes]:
     while True:
         size_line = stream.readline(1024)
         try:

@@ -85,18 +85,18 @@ def parse_registration(body: Any, secret: bytes) -> Registration:
     """
     if not isinstance(body, Mapping):
         raise RegistrationError("the body must be a JSON object")
-    file_hash = _text(body, "file_hash", required=True)
+    file_hash = _required_text(body, "file_hash")
     if not FILE_HASH_PATTERN.fullmatch(file_hash):
         raise RegistrationError(
             "field 'file_hash': expected a content hash (letters, digits, '_', '.', '-'; "
             "at most 128 characters, not starting with '.')")
     password = _text(body, "docker_login_pass")
     return Registration(
-        name=_text(body, "name", required=True),
+        name=_required_text(body, "name"),
         tag=_text(body, "tag") or DEFAULT_TAG,
-        image=_text(body, "image", required=True),
+        image=_required_text(body, "image"),
         file_hash=file_hash,
-        file_size=_integer(body, "file_size", required=True),
+        file_size=_required_integer(body, "file_size"),
         env=_text(body, "env"),
         search_params=_text(body, "search_params"),
         storage=_number(body, "storage", positive=True) or DEFAULT_STORAGE_GB,
@@ -116,11 +116,23 @@ def parse_registration(body: Any, secret: bytes) -> Registration:
     )
 
 
-def _text(body: Mapping[str, Any], name: str, required: bool = False) -> str | None:
+def _required_text(body: Mapping[str, Any], name: str) -> str:
+    value = _text(body, name)
+    if value is None:
+        raise RegistrationError(f"field '{name}' is required")
+    return value
+
+
+def _required_integer(body: Mapping[str, Any], name: str) -> int:
+    value = _integer(body, name)
+    if value is None:
+        raise RegistrationError(f"field '{name}' is required")
+    return value
+
+
+def _text(body: Mapping[str, Any], name: str) -> str | None:
     value = body.get(name)
     if value is None or value == "":
-        if required:
-            raise RegistrationError(f"field '{name}' is required")
         return None
     if not isinstance(value, str):
         raise RegistrationError(f"field '{name}': expected a string")
@@ -129,11 +141,9 @@ def _text(body: Mapping[str, Any], name: str, required: bool = False) -> str | N
     return value
 
 
-def _integer(body: Mapping[str, Any], name: str, required: bool = False) -> int | None:
+def _integer(body: Mapping[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
-        if required:
-            raise RegistrationError(f"field '{name}' is required")
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)

@@ -95,13 +95,13 @@ class DevServer:
     @property
     def url(self) -> str:
         """The base URL to give clients (``http://127.0.0.1:PORT``)."""
-        host, port = self._http.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else str(host)
+        host, port = str(self._http.server_address[0]), self._http.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
     @property
     def is_loopback(self) -> bool:
-        return ipaddress.ip_address(self._http.server_address[0]).is_loopback
+        return ipaddress.ip_address(str(self._http.server_address[0])).is_loopback
 
     def serve_forever(self) -> None:
         """Serve in this thread until :meth:`stop` is called from another, or an interrupt."""

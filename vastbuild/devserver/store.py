@@ -172,7 +172,7 @@ class Store:
 
     def account_count(self) -> int:
         with self._transaction() as db:
-            return db.execute("SELECT count(*) FROM accounts").fetchone()[0]
+            return int(db.execute("SELECT count(*) FROM accounts").fetchone()[0])
 
     def account_for_key(self, api_key: str) -> int | None:
         with self._transaction() as db:
@@ -197,20 +197,21 @@ class Store:
             has_blob = db.execute("SELECT 1 FROM blobs WHERE account_id=? AND file_hash=?",
                                   (account, new.file_hash)).fetchone() is not None
             if decision.action == CREATED:
-                endpoint_id = db.execute(
-                    "INSERT INTO endpoints (account_id, endpoint_name, endpoint_state, settings, "
-                    "token, created_at) VALUES (?, ?, 'active', ?, ?, ?)",
+                endpoint_id = _insert(
+                    db, "INSERT INTO endpoints (account_id, endpoint_name, endpoint_state, "
+                    "settings, token, created_at) VALUES (?, ?, 'active', ?, ?, ?)",
                     (account, f"{new.name}-{new.tag}", json.dumps(new.autoscale),
-                     secrets.token_hex(16), now)).lastrowid
-                workergroup_id = db.execute(
-                    "INSERT INTO workergroups (account_id, endpoint_id, search_params, created_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (account, endpoint_id, new.search_params, now)).lastrowid
-                deployment_id = db.execute(
-                    "INSERT INTO deployments (account_id, name, tag, endpoint_id, workergroup_id,"
-                    " registration, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     secrets.token_hex(16), now))
+                workergroup_id = _insert(
+                    db, "INSERT INTO workergroups (account_id, endpoint_id, search_params, "
+                    "created_at) VALUES (?, ?, ?, ?)",
+                    (account, endpoint_id, new.search_params, now))
+                deployment_id = _insert(
+                    db, "INSERT INTO deployments (account_id, name, tag, endpoint_id, "
+                    "workergroup_id, registration, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (account, new.name, new.tag, endpoint_id, workergroup_id,
-                     json.dumps(new.to_json()), now, now)).lastrowid
+                     json.dumps(new.to_json()), now, now))
             else:
                 deployment_id, endpoint_id = row["id"], row["endpoint_id"]
                 workergroup_id = row["workergroup_id"]
@@ -225,13 +226,13 @@ class Store:
     @staticmethod
     def _add_version(db: sqlite3.Connection, account: int, deployment_id: int,
                      new: Registration, decision: Decision, has_blob: bool, now: float) -> None:
-        number = db.execute("SELECT count(*) FROM versions WHERE deployment_id=?",
-                            (deployment_id,)).fetchone()[0] + 1
-        version_id = db.execute(
-            "INSERT INTO versions (deployment_id, account_id, number, action, changed, "
+        number = int(db.execute("SELECT count(*) FROM versions WHERE deployment_id=?",
+                                (deployment_id,)).fetchone()[0]) + 1
+        version_id = _insert(
+            db, "INSERT INTO versions (deployment_id, account_id, number, action, changed, "
             "registration, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (deployment_id, account, number, decision.action, json.dumps(decision.changed),
-             json.dumps(new.to_json()), now)).lastrowid
+             json.dumps(new.to_json()), now))
         db.execute(
             "UPDATE deployments SET registration=?, current_version_id=?, updated_at=?,"
             " last_healthy_version_id = CASE WHEN ? THEN ? ELSE last_healthy_version_id END"
@@ -340,6 +341,13 @@ class Store:
                 "UPDATE deployments SET last_healthy_version_id = current_version_id "
                 "WHERE account_id=? AND json_extract(registration, '$.file_hash')=?",
                 (account, file_hash))
+
+
+def _insert(db: sqlite3.Connection, statement: str, arguments: tuple[Any, ...]) -> int:
+    """Run an INSERT and return the new row's id."""
+    row_id = db.execute(statement, arguments).lastrowid
+    assert row_id is not None
+    return row_id
 
 
 class _Transaction:

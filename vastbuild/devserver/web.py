@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from email.message import Message
+from io import BufferedIOBase
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from xml.sax.saxutils import escape
 
 from vastbuild.devserver.faults import FaultBook
@@ -43,7 +44,7 @@ class Request:
     path: str
     query: dict[str, str]
     headers: Message
-    body_stream: BinaryIO
+    body_stream: BufferedIOBase
     #: the scheme and authority clients reached us by, for the URLs we hand out
     base_url: str
     #: the groups the route's pattern captured (ids, keys)

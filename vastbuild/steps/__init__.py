@@ -15,7 +15,9 @@ is an object (or a class, instantiated once) with:
   holds outside the cache (an artifact file still there, unchanged);
 - optionally ``plan(deployment)``: for a kind that contributes files to the
   tarball, the params of one source step per contribution. Such a step's result
-  is a source tree (:func:`generated_tree`), placed after the COPYs.
+  is a source tree (:func:`generated_tree`), placed after the COPYs;
+- optionally ``input_files(step)``: the files such a step reads, for
+  ``vastbuild deps``.
 """
 
 from __future__ import annotations

@@ -144,6 +144,12 @@ def _not_a_file(path: str, mode: int) -> VastbuildError:
                           "and symbolic links", "exclude it in .vastignore")
 
 
+def travels(entry: ScanEntry, arcroot: str) -> bool:
+    """Whether a scanned entry becomes a member: everything but the root folder of a
+    tree copied onto ``.`` or ``/`` (the worker's own folders keep their modes)."""
+    return not (entry.rel == "" and entry.type == "dir" and arcroot in (".", "/"))
+
+
 class Collect:
     """Hash a scanned tree into members (archive names under ``params["arcroot"]``)."""
 
@@ -162,6 +168,8 @@ class Collect:
         rels: list[str | None] = []
         racy = False
         for entry in scan.entries:
+            if not travels(entry, arcroot):
+                continue
             name = arcname_join(arcroot, entry.rel)
             if entry.type == "file":
                 assert entry.key is not None

@@ -208,6 +208,10 @@ class VastClient:
                 return int(group["id"])
         return None
 
+    def delete_deployment(self, deployment_id: int) -> None:
+        """Remove a deployment with its endpoint and workergroup."""
+        self._api("DELETE", self.api_url, f"/api/v0/deployment/{int(deployment_id)}/")
+
     def heartbeat(self, deployment_id: int) -> None:
         """Tell the server a client still uses a deployment that has a TTL."""
         self._api("POST", self.api_url, f"/api/v0/deployment/{int(deployment_id)}/heartbeat/")
@@ -271,7 +275,7 @@ class VastClient:
 
             describe = f"json, {len(payload)} bytes"
             if self._trace_bodies:
-                describe += f": {payload.decode('utf-8')}"
+                describe += f": {_masked_json(payload.decode('utf-8'))}"
         response = self._send(method, base + route, authorized=True, open_body=body,
                               describe=describe)
         what = f"{method} {route}"
@@ -310,11 +314,17 @@ class VastClient:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure = f"connection failed: {_reason(exc)}"
                 response = None
+            except requests.RequestException as exc:  # a URL requests cannot use: no retry
+                raise VastConnectionError(
+                    self.redact(f"{method} {shown}: {_reason(exc)}"),
+                    "give the URLs as http(s)://host[:port] (--api-url, --autoscaler-url)"
+                ) from None
             else:
                 elapsed = (time.monotonic() - started) * 1000
                 self._say(f"< {response.status_code} {method} {shown} ({elapsed:.0f} ms, "
                           f"{len(response.content)} bytes)"
-                          + (f": {response.text[:2000]}" if self._trace_bodies else ""))
+                          + (f": {_masked_json(response.text)[:2000]}"
+                             if self._trace_bodies else ""))
                 if response.status_code != 429 and response.status_code < 500:
                     return response
                 failure = f"HTTP {response.status_code}"
@@ -415,6 +425,29 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+#: JSON keys whose values are credentials: an endpoint's own key, upload signatures.
+_SECRET_KEYS = frozenset({"api_key", "token", "policy", "signature", "x-amz-signature",
+                          "x-amz-credential", "docker_login_pass", "password", "secret"})
+
+
+def _masked_json(text: str) -> str:
+    """A JSON body for a trace line, every credential-like value replaced; other text as is."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: REDACTED if str(k).lower() in _SECRET_KEYS else mask(v)
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [mask(item) for item in value]
+        return value
+
+    return json.dumps(mask(doc))
 
 
 def _display_url(url: str) -> str:

@@ -32,6 +32,21 @@ ACTIONS: dict[int, str] = {
     4: "created",
 }
 
+#: What an endpoint setting is when a registration leaves it out: the defaults
+#: Vast documents for a new endpoint. That an update resets an omitted setting
+#: to these (rather than keeping the old value) is an assumption: docs/deploy.md.
+ASSUMED_AUTOSCALE_DEFAULTS: dict[str, float | int | None] = {
+    "cold_workers": 5,
+    "max_workers": 20,
+    "min_load": 0.0,
+    "min_cold_load": 0.0,
+    "target_util": 0.9,
+    "cold_mult": 2.5,
+    "max_queue_time": 30.0,
+    "target_queue_time": 10.0,
+    "inactivity_timeout": None,
+}
+
 #: Content components: a change in any is a Tier 2 soft update.
 CONTENT_COMPONENTS = ("code", "copies", "requirements", "config")
 #: The worker's config.json keys that come from the requirements component.
@@ -151,7 +166,7 @@ def _compare_infrastructure(desired: Snapshot, record: Mapping[str, Any],
               ("storage", "storage", _storage_change))
     for key, label, describe in checks:
         want = desired.config.get(key)
-        if key in record and record[key] is not None:
+        if key in record:  # null is an answer too: the server holds no such option
             have, source = record[key], ""
         elif last is not None and key in last.config:
             have, source = last.config[key], " (per the local record of the last deploy)"
@@ -252,7 +267,7 @@ def _compare_content(desired: Snapshot, record: Mapping[str, Any], last: Snapsho
 
 def _manifest_reasons(desired: Snapshot, last: Snapshot, found: _Findings) -> None:
     for arcname in sorted(set(desired.manifest) | set(last.manifest)):
-        if arcname == "config.json":
+        if arcname.removeprefix("./") == "config.json":
             continue  # its meaning is compared key by key below
         old, new = last.manifest.get(arcname), desired.manifest.get(arcname)
         if old == new:
@@ -316,13 +331,21 @@ def _compare_scaling(desired: Snapshot, server: ServerView, last: Snapshot | Non
         if not _same_number(have, desired.config[key]):
             found.add(1, f"autoscale: {key} {_number(have)} → "
                          f"{_number(desired.config[key])}{source}")
-    if last is not None:
-        # a registration declares the whole endpoint: a setting the last deploy
-        # made and this one leaves out goes back to the server's default
-        for key in AUTOSCALE_FIELDS:
-            if key in last.config and key not in desired.config:
-                found.add(1, f"autoscale: {key} {_number(last.config[key])} → the server's "
-                             "default (no longer set)")
+    for key in AUTOSCALE_FIELDS:
+        # a registration declares the whole endpoint (assumed, as the dev server
+        # does): a setting it leaves out returns to the server's default
+        if key in desired.config:
+            continue
+        if endpoint is not None and key in endpoint:
+            have = endpoint[key]
+        elif last is not None and key in last.config:
+            have = last.config[key]
+        else:
+            continue
+        default = ASSUMED_AUTOSCALE_DEFAULTS[key]
+        if not _same_number(have, default):
+            found.add(1, f"autoscale: {key} {_number(have)} → {_number(default)} (not set in "
+                         "the Vastfile: the server's default)")
 
     record = server.record or {}
     want_ttl = desired.config.get("ttl")

@@ -1,0 +1,213 @@
+"""The cache store, the stat-remembered file index, and the cache under real builds."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from build_helpers import deployment, write_tree
+
+from vastbuild.builder import build, hash_targets
+from vastbuild.cache import CorruptEntry, Store
+from vastbuild.filestate import RACY_NS, FileDigest, FileIndex, read_file, stat_key
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "cache")
+    yield s
+    s.close()
+
+
+def corrupt_files(folder: Path) -> int:
+    """Flip a byte in every value file diskcache keeps below ``folder``."""
+    count = 0
+    for path in folder.rglob("*.val"):
+        data = bytearray(path.read_bytes())
+        if data:
+            data[len(data) // 2] ^= 0xFF
+            path.write_bytes(bytes(data))
+            count += 1
+    return count
+
+
+def test_results_round_trip(store: Store) -> None:
+    assert store.get_result("pack", "k") is None
+    store.put_result("pack", "k", b'{"a":1}')
+    assert store.get_result("pack", "k") == b'{"a":1}'
+    big = b"x" * 100_000
+    store.put_result("collect", "k", big)
+    assert store.get_result("collect", "k") == big
+
+
+def test_a_result_that_does_not_match_its_digest_is_dropped(store: Store) -> None:
+    store.put_result("collect", "k", bytes(range(256)) * 1000)  # big: kept as a file
+    assert corrupt_files(store.directory) == 1
+    assert store.get_result("collect", "k") is None
+    assert store.stats().entries["step results"] == 0
+
+
+def test_blobs_are_checked_while_copied(store: Store) -> None:
+    payload = os.urandom(200_000)
+    store.put_blob("b", payload, hashlib.sha256(payload).hexdigest())
+    out = io.BytesIO()
+    assert store.copy_blob("b", out) == len(payload)
+    assert out.getvalue() == payload
+    corrupt_files(store.directory)
+    with pytest.raises(CorruptEntry):
+        store.copy_blob("b", io.BytesIO())
+    assert not store.has_blob("b")
+    with pytest.raises(KeyError):
+        store.copy_blob("b", io.BytesIO())
+
+
+def test_small_blobs_are_checked_too(store: Store) -> None:
+    store.put_blob("s", b"tiny", hashlib.sha256(b"other").hexdigest())
+    with pytest.raises(CorruptEntry):
+        store.copy_blob("s", io.BytesIO())
+
+
+def test_generated_content_is_addressed_by_its_digest(store: Store) -> None:
+    digest = store.put_content(b"config")
+    assert digest == hashlib.sha256(b"config").hexdigest()
+    assert store.get_content(digest) == b"config"
+    assert store.get_content("0" * 64) is None
+
+
+def test_stats_gc_and_clear(store: Store) -> None:
+    for i in range(20):
+        data = os.urandom(50_000)
+        store.put_blob(str(i), data, hashlib.sha256(data).hexdigest())
+    stats = store.stats()
+    assert stats.entries["compressed chunks"] == 20 and stats.volume >= 1_000_000
+    store.artifacts.mkdir()
+    old = store.artifacts / "old.tar.gz"
+    old.write_bytes(b"x")
+    os.utime(old, (1, 1))
+    (store.artifacts / "new.tar.gz").write_bytes(b"y")
+    evicted, deleted = store.gc(max_size=300_000)
+    assert evicted >= 10 and deleted == 1
+    assert store.stats().volume <= 300_000 and store.stats().artifacts == 1
+    store.put_result("pack", "k", b"{}")
+    assert store.clear() >= 1
+    assert store.stats().entries["compressed chunks"] == 0 and store.stats().artifacts == 0
+
+
+def test_file_index_remembers_by_stat(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"hello")
+    os.utime(path, (1_600_000_000, 1_600_000_000))
+    key = stat_key(os.lstat(path))
+    index = FileIndex(store, str(tmp_path))
+    assert index.lookup("f", key) is None
+    digest, data = read_file(str(path), key, keep=True)
+    assert data == b"hello" and digest == hashlib.sha256(b"hello").hexdigest()
+    index.remember("f", key, FileDigest(digest, 5), time.time_ns())
+    index.save()
+    again = FileIndex(store, str(tmp_path))
+    assert again.lookup("f", key) == FileDigest(digest, 5)
+    path.write_bytes(b"HELLO")  # same size, new mtime: the stat no longer matches
+    assert again.lookup("f", stat_key(os.lstat(path))) is None
+
+
+def test_racy_files_are_not_remembered(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"fresh")
+    key = stat_key(os.lstat(path))
+    index = FileIndex(store, str(tmp_path))
+    index.remember("f", key, FileDigest("0" * 64, 5), time.time_ns())
+    index.save()
+    assert FileIndex(store, str(tmp_path)).lookup("f", key) is None
+    index.remember("f", key, FileDigest("0" * 64, 5), time.time_ns() + 2 * RACY_NS)
+    index.save()
+    assert FileIndex(store, str(tmp_path)).lookup("f", key) is not None
+
+
+def test_file_index_forgets_files_gone_from_the_tree(store: Store, tmp_path: Path) -> None:
+    index = FileIndex(store, str(tmp_path))
+    for name in ("a", "b"):
+        index.remember(name, (1, 1, 1, 1, 1), FileDigest("0" * 64, 1), 10**19)
+    index.save()
+    second = FileIndex(store, str(tmp_path))
+    second.lookup("a", (1, 1, 1, 1, 1))
+    second.save()
+    third = FileIndex(store, str(tmp_path))
+    assert third.lookup("a", (1, 1, 1, 1, 1)) is not None
+    assert third.lookup("b", (1, 1, 1, 1, 1)) is None
+
+
+def project(tmp_path: Path):
+    root = tmp_path / "proj"
+    write_tree(root, {"app.py": "print('app')\n",
+                      **{f"data/f{i}.bin": os.urandom(40_000) for i in range(30)}})
+    return deployment(root, copies=[("data", "/app/data")])
+
+
+def test_corrupt_cache_entries_are_rebuilt_never_used(tmp_path: Path) -> None:
+    d = project(tmp_path)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    (first,) = build([d], cache_dir=cache, outdir=out)
+    reference = {fmt: path.read_bytes() for fmt, path in first.artifacts.items()}
+    for path in first.artifacts.values():
+        path.unlink()
+    assert corrupt_files(cache) > 0
+    (second,) = build([d], cache_dir=cache, outdir=out)
+    assert second.hash == first.hash
+    assert {fmt: path.read_bytes() for fmt, path in second.artifacts.items()} == reference
+    assert second.built_steps > 0
+
+
+def test_a_missing_blob_is_rebuilt(tmp_path: Path) -> None:
+    d = project(tmp_path)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    (first,) = build([d], cache_dir=cache, outdir=out)
+    gz = first.artifacts["gz"].read_bytes()
+    first.artifacts["gz"].unlink()
+    store = Store(cache)
+    for key in list(store._cache.iterkeys()):
+        if str(key).startswith("blob:"):
+            store._cache.delete(key)
+    store.close()
+    (second,) = build([d], cache_dir=cache, outdir=out)
+    assert second.artifacts["gz"].read_bytes() == gz
+
+
+def test_hash_after_build_runs_nothing(tmp_path: Path) -> None:
+    d = project(tmp_path)
+    build([d], cache_dir=tmp_path / "cache", outdir=tmp_path / "out")
+    (result,) = hash_targets([d], cache_dir=tmp_path / "cache")
+    assert result.built_steps == 0 and result.cached_steps > 0
+
+
+CONCURRENT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from build_helpers import deployment
+from vastbuild.builder import build
+d = deployment(Path({root!r}), copies=[("data", "/app/data")])
+for _ in range(3):
+    (r,) = build([d], cache_dir=Path({cache!r}), outdir=Path(sys.argv[1]))
+print(r.hash)
+"""
+
+
+def test_two_processes_share_one_cache(tmp_path: Path) -> None:
+    d = project(tmp_path)
+    cache = tmp_path / "cache"
+    script = CONCURRENT.format(tests=str(Path(__file__).parent), root=str(d.root),
+                               cache=str(cache))
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"out{i}")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert outputs[0][0] == outputs[1][0]
+    for name in ("demo.tar.gz", "demo.tar.zst"):
+        assert (tmp_path / "out0" / name).read_bytes() == (tmp_path / "out1" / name).read_bytes()

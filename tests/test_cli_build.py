@@ -1,0 +1,170 @@
+"""The build commands as a user runs them: graph, hash, build, deps, cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from build_helpers import members, vastbuild, write_tree
+
+from vastbuild.depfile import render
+from vastbuild.hashing import COMPONENTS
+
+APP = "from vastai.serverless.remote import Deployment\n\napp = Deployment(name='demo')\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    write_tree(root, {
+        "vastbuild.toml": "",
+        "app.py": APP,
+        "data/a.txt": "a", "data/b b$.txt": "b",
+        "requirements.txt": "numpy==2.0\n",
+        "Vastfile": "DEPLOYMENT demo\nFROM vastai/pytorch\nCODE app.py\nPIP -r requirements.txt\n"
+                    "COPY data /app/data\nREQUIRE gpu_ram >= 48\nPORT 8080/tcp\n",
+    })
+    return root
+
+
+def run(project: Path, *args: str):
+    return vastbuild("--cache-dir", str(project.parent / "cache"), *args, cwd=project)
+
+
+def test_hash_prints_hash_and_path(project: Path) -> None:
+    result = run(project, "hash")
+    assert result.returncode == 0, result.stderr
+    digest, path = result.stdout.strip().split("  ")
+    assert len(digest) == 64 and path == "Vastfile"
+    again = run(project, "hash", str(project))
+    assert again.stdout.split()[0] == digest
+
+
+def test_hash_json_lists_the_components(project: Path) -> None:
+    result = run(project, "hash", "--json")
+    (target,) = json.loads(result.stdout)["targets"]
+    assert tuple(target["components"]) == COMPONENTS
+    assert target["name"] == "demo" and len(target["hash"]) == 64
+
+
+def test_hash_check_exit_codes(project: Path) -> None:
+    digest = run(project, "hash").stdout.split()[0]
+    ok = run(project, "hash", "--check", digest.upper())
+    assert ok.returncode == 0 and ok.stdout.strip() == "Vastfile: OK"
+    bad = run(project, "hash", "--check", "0" * 64)
+    assert bad.returncode == 1 and "FAILED" in bad.stdout
+    assert run(project, "-q", "hash", "--check", "0" * 64).stdout == ""
+    malformed = run(project, "hash", "--check", "abc")
+    assert malformed.returncode == 2 and "not a content hash" in malformed.stderr
+    assert "Traceback" not in malformed.stderr
+
+
+def test_build_json_describes_every_target(project: Path) -> None:
+    result = run(project, "build", "-o", "dist", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    (target,) = document["targets"]
+    assert set(target) == {"label", "name", "tag", "hash", "artifacts", "sizes",
+                           "deployment_config", "cached_steps", "built_steps"}
+    assert target["artifacts"] == {"gz": "dist/demo.tar.gz", "zst": "dist/demo.tar.zst"}
+    config = target["deployment_config"]
+    assert config["file_hash"] == target["hash"]
+    assert config["file_size"] == (project / "dist" / "demo.tar.gz").stat().st_size
+    assert config["search_params"].endswith("gpu_ram>=48")
+    assert config["env"].startswith("-p 3000:3000/tcp -p 8080:8080/tcp ")
+    assert json.loads((project / "dist" / "demo.deployment.json").read_text()) == config
+    assert document["compression"]["gz"]["level"] >= 0
+    assert "/app/data/b b$.txt" in members(project / "dist" / "demo.tar.gz")
+    again = json.loads(run(project, "build", "-o", "dist", "--json").stdout)["targets"][0]
+    assert again["built_steps"] == 0 and again["hash"] == target["hash"]
+
+
+def test_build_format_and_urls(project: Path) -> None:
+    result = run(project, "build", "-o", "out", "--format", "zst", "--api-url",
+                 "https://api.example", "--json")
+    (target,) = json.loads(result.stdout)["targets"]
+    assert set(target["artifacts"]) == {"zst"} and not (project / "out" / "demo.tar.gz").exists()
+    assert "-e VAST_API_URL=https://api.example" in target["deployment_config"]["env"]
+
+
+def test_build_text_output(project: Path) -> None:
+    result = run(project, "build", "-o", "dist")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[1] == "Vastfile" and "dist/demo.tar.gz" in result.stdout
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_graph_in_three_formats(project: Path) -> None:
+    text = run(project, "graph")
+    assert text.returncode == 0 and "collect:" in text.stdout and "<- " in text.stdout
+    dot = run(project, "graph", "--format", "dot").stdout
+    assert dot.startswith("digraph vastbuild {") and "->" in dot
+    document = json.loads(run(project, "graph", "--format", "json").stdout)
+    kinds = {node["kind"] for node in document["nodes"]}
+    assert kinds == {"config", "collect", "pack", "compress", "assemble"}
+    ids = {node["id"] for node in document["nodes"]}
+    assert all(e["from"] in ids and e["to"] in ids for e in document["edges"])
+
+
+def test_deps_lists_every_input(project: Path) -> None:
+    result = run(project, "deps", ".", "-o", "demo.d", "--target", "dist/demo.tar.gz")
+    assert result.returncode == 0, result.stderr
+    text = (project / "demo.d").read_text()
+    rule, phony = text.split("\n\n")
+    head, *prerequisites = rule.splitlines()
+    assert head == "dist/demo.tar.gz: \\"
+    listed = {line.strip().removesuffix("\\").strip() for line in prerequisites}
+    assert listed == {f"{project}/{name}" for name in (
+        "Vastfile", "app.py", "requirements.txt", "data", "data/a.txt", "data/b\\ b$$.txt")}
+    assert f"{project}/app.py:" in phony.splitlines()
+
+
+def test_depfile_escaping() -> None:
+    assert render("out.tgz", ["a b", "c$d", "e#f", "a b"]) == (
+        "out.tgz: \\\n  a\\ b \\\n  c$$d \\\n  e\\#f\n\na\\ b:\nc$$d:\ne\\#f:\n")
+
+
+def test_cache_commands(project: Path) -> None:
+    run(project, "build", "-o", "dist")
+    stats = json.loads(run(project, "cache", "stats", "--json").stdout)
+    assert stats["entries"]["compressed chunks"] > 0 and stats["bytes"] > 0
+    assert "compressed chunks" in run(project, "cache", "stats").stdout
+    assert run(project, "cache", "gc", "--max-size", "10M").returncode == 0
+    assert run(project, "cache", "gc", "--max-size", "lots").returncode == 2
+    assert run(project, "cache", "clear").returncode == 0
+    stats = json.loads(run(project, "cache", "stats", "--json").stdout)
+    assert sum(stats["entries"].values()) == 0
+
+
+def test_a_missing_path_is_a_usage_error(project: Path) -> None:
+    for command in ("hash", "build", "graph"):
+        result = run(project, command, "nowhere")
+        assert result.returncode == 2 and "nowhere" in result.stderr, command
+
+
+def test_input_errors_exit_1_without_a_traceback(project: Path) -> None:
+    (project / "data" / "escape").symlink_to("/etc/hostname")
+    result = run(project, "build", "-o", "dist")
+    assert result.returncode == 1
+    assert "data/escape is a symbolic link" in result.stderr and "help:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_progress_is_silent_off_a_terminal_and_draws_on_one() -> None:
+    from types import SimpleNamespace
+
+    from vastbuild.progress import LiveReporter, Reporter, reporter
+
+    assert type(reporter(True)) is Reporter  # pytest's stderr is not a terminal
+    assert type(reporter(False)) is Reporter
+    live = LiveReporter()
+    live._show()  # what the timer does once the build has run for a moment
+    step = SimpleNamespace(kind="compress", label="gz ./data")
+    live.started(step)
+    live.advance(5_000_000)
+    live.finished(step, cached=False)
+    assert live._progress is not None
+    live.close()
+    assert live._progress is None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import RunningDevServer
 
 from vastbuild.vast.client import VastApiError, VastClient
 
@@ -135,7 +136,7 @@ def walk(ws: Workspace, global_args: tuple[str, ...] = (),
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, dev_server) -> Workspace:  # noqa: ANN001 (conftest type)
+def workspace(tmp_path: Path, dev_server: RunningDevServer) -> Workspace:
     return Workspace(root=copy_examples(tmp_path), cache=tmp_path / "cache", url=dev_server.url,
                      keys=dev_server.keys)
 
@@ -199,7 +200,8 @@ def test_plan_says_why_in_words(workspace: Workspace):
     assert "why       storage changed: 80 → 100 GB" in planned
 
 
-def test_a_second_key_sees_nothing_of_the_first(workspace: Workspace, dev_server):
+def test_a_second_key_sees_nothing_of_the_first(workspace: Workspace,
+                                               dev_server: RunningDevServer) -> None:
     deployed = workspace.json("deploy", "llm")["llm"]
     ids = int(deployed["deployment_id"])  # type: ignore[arg-type]
     owner = VastClient(workspace.keys[0], api_url=workspace.url, autoscaler_url=workspace.url)

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import RunningDevServer
 
-from vastbuild.deploy import deploy_targets
+from vastbuild.deploy import Outcome, deploy_targets
 from vastbuild.errors import VastbuildError
 from vastbuild.load import load
+from vastbuild.model import Deployment
 from vastbuild.vast.client import RetryPolicy, VastClient
 from vastbuild.vast.state import read_last_deploy
 
@@ -27,7 +29,7 @@ UPLOAD = "POST /blobs/upload/"
 
 
 @pytest.fixture
-def target(tmp_path: Path):
+def target(tmp_path: Path) -> Deployment:
     """The llm example with a 2 MB incompressible file, so that an upload takes many writes."""
     root = tmp_path / "examples"
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(
@@ -48,26 +50,27 @@ def _noise(size: int) -> bytes:
     return bytes(out[:size])
 
 
-def deploy(server, model, cache: Path, retry: RetryPolicy = QUICK):  # noqa: ANN001
+def deploy(server: RunningDevServer, model: Deployment, cache: Path,
+           retry: RetryPolicy = QUICK) -> list[Outcome]:
     with VastClient(server.keys[0], api_url=server.url, autoscaler_url=server.url,
                     retry=retry) as client:
         return deploy_targets([model], client=client, cache_dir=cache, api_url=server.url,
                               autoscaler_url=server.url)
 
 
-def clear_faults(server) -> None:  # noqa: ANN001
+def clear_faults(server: RunningDevServer) -> None:
     requests.delete(f"{server.url}/_dev/faults", timeout=10,
                     headers={"X-Dev-Admin-Token": server.admin_token}).raise_for_status()
 
 
-def armed(server) -> list[dict[str, object]]:  # noqa: ANN001
+def armed(server: RunningDevServer) -> list[dict[str, object]]:
     """The faults not yet fired: empty once the client has met every one."""
     answer = requests.get(f"{server.url}/_dev/faults", timeout=10,
                           headers={"X-Dev-Admin-Token": server.admin_token})
     return answer.json()["faults"]
 
 
-def assert_fully_deployed(server, outcome, cache: Path) -> None:  # noqa: ANN001
+def assert_fully_deployed(server: RunningDevServer, outcome: Outcome, cache: Path) -> None:
     """The server's current version is this build, and its blob is the built file, whole."""
     client = VastClient(server.keys[0], api_url=server.url, autoscaler_url=server.url)
     assert armed(server) == []
@@ -79,20 +82,22 @@ def assert_fully_deployed(server, outcome, cache: Path) -> None:  # noqa: ANN001
     assert read_last_deploy(cache, server.url, outcome.name, outcome.tag) is not None
 
 
-def assert_nothing_half_done(server, model, cache: Path) -> None:  # noqa: ANN001
+def assert_nothing_half_done(server: RunningDevServer, model: Deployment, cache: Path) -> None:
     client = VastClient(server.keys[0], api_url=server.url, autoscaler_url=server.url)
     assert [d for d in client.list_deployments() if d["name"] == model.name] == []
     assert read_last_deploy(cache, server.url, model.name, model.tag) is None
 
 
-def test_500s_on_registration_are_retried(dev_server, target, tmp_path):
+def test_500s_on_registration_are_retried(
+        dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     dev_server.inject_fault(PUT, "error", status=500, count=2)
     [outcome] = deploy(dev_server, target, tmp_path / "cache")
     assert (outcome.action, outcome.uploaded) == ("created", True)
     assert_fully_deployed(dev_server, outcome, tmp_path / "cache")
 
 
-def test_429_with_retry_after_is_waited_out(dev_server, target, tmp_path):
+def test_429_with_retry_after_is_waited_out(
+        dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     dev_server.inject_fault(PUT, "throttle", retry_after=1, count=1)
     dev_server.inject_fault("GET /api/v0/deployments/", "throttle", retry_after=1, count=1)
     [outcome] = deploy(dev_server, target, tmp_path / "cache")
@@ -100,21 +105,24 @@ def test_429_with_retry_after_is_waited_out(dev_server, target, tmp_path):
     assert_fully_deployed(dev_server, outcome, tmp_path / "cache")
 
 
-def test_a_connection_reset_mid_upload_is_retried_whole(dev_server, target, tmp_path):
+def test_a_connection_reset_mid_upload_is_retried_whole(
+        dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     dev_server.inject_fault(UPLOAD, "reset", after_bytes=256 << 10, count=2)
     [outcome] = deploy(dev_server, target, tmp_path / "cache")
     assert outcome.uploaded
     assert_fully_deployed(dev_server, outcome, tmp_path / "cache")
 
 
-def test_an_expired_upload_url_is_registered_again_once(dev_server, target, tmp_path):
+def test_an_expired_upload_url_is_registered_again_once(
+        dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     dev_server.inject_fault(PUT, "expired_url", count=1)
     [outcome] = deploy(dev_server, target, tmp_path / "cache")
     assert (outcome.action, outcome.uploaded) == ("created", True)
     assert_fully_deployed(dev_server, outcome, tmp_path / "cache")
 
 
-def test_an_upload_url_that_expires_twice_is_reported_and_undone(dev_server, target, tmp_path):
+def test_an_upload_url_that_expires_twice_is_reported_and_undone(
+        dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     dev_server.inject_fault(PUT, "expired_url", count=2)
     with pytest.raises(VastbuildError) as caught:
         deploy(dev_server, target, tmp_path / "cache")
@@ -123,7 +131,8 @@ def test_an_upload_url_that_expires_twice_is_reported_and_undone(dev_server, tar
     assert_nothing_half_done(dev_server, target, tmp_path / "cache")
 
 
-def test_an_upload_that_keeps_failing_is_reported_and_undone(dev_server, target, tmp_path):
+def test_an_upload_that_keeps_failing_is_reported_and_undone(
+        dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     dev_server.inject_fault(UPLOAD, "reset", after_bytes=64 << 10, count=100)
     with pytest.raises(VastbuildError) as caught:
         deploy(dev_server, target, tmp_path / "cache")
@@ -131,7 +140,8 @@ def test_an_upload_that_keeps_failing_is_reported_and_undone(dev_server, target,
     assert_nothing_half_done(dev_server, target, tmp_path / "cache")
 
 
-def test_a_failed_update_upload_keeps_the_old_version_serving(dev_server, target, tmp_path):
+def test_a_failed_update_upload_keeps_the_old_version_serving(
+        dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     [first] = deploy(dev_server, target, cache)
     code = target.code.path
@@ -155,7 +165,8 @@ def test_a_failed_update_upload_keeps_the_old_version_serving(dev_server, target
     assert_fully_deployed(dev_server, second, cache)
 
 
-def test_a_persistent_500_registers_nothing(dev_server, target, tmp_path):
+def test_a_persistent_500_registers_nothing(
+        dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     dev_server.inject_fault(PUT, "error", status=500, count=100)
     with pytest.raises(VastbuildError) as caught:
         deploy(dev_server, target, tmp_path / "cache")
@@ -164,7 +175,8 @@ def test_a_persistent_500_registers_nothing(dev_server, target, tmp_path):
     assert_nothing_half_done(dev_server, target, tmp_path / "cache")
 
 
-def test_500s_on_the_rolling_update_are_retried(dev_server, target, tmp_path):
+def test_500s_on_the_rolling_update_are_retried(
+        dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     deploy(dev_server, target, cache)
     code = target.code.path

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import RunningDevServer
 
 from vastbuild import wire
 from vastbuild.deploy import deploy_targets
@@ -94,7 +95,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_sdk(program: Path, server, greeting: str) -> dict[str, object]:  # noqa: ANN001
+def run_sdk(program: Path, server: RunningDevServer, greeting: str) -> dict[str, object]:
     result = subprocess.run(
         [str(sdk_python()), str(program)], cwd=program.parent, capture_output=True, text=True,
         timeout=120, env=clean_env(VAST_API_KEY=server.keys[0], DEV_SERVER_URL=server.url,
@@ -103,7 +104,8 @@ def run_sdk(program: Path, server, greeting: str) -> dict[str, object]:  # noqa:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_the_sdk_ensure_ready_deploys_to_the_dev_server(dev_server, tmp_path: Path):
+def test_the_sdk_ensure_ready_deploys_to_the_dev_server(dev_server: RunningDevServer,
+                                                        tmp_path: Path) -> None:
     program = tmp_path / "sdk_app" / "hello_app.py"
     program.parent.mkdir()
     program.write_text(SDK_PROGRAM)
@@ -136,7 +138,8 @@ def test_the_sdk_ensure_ready_deploys_to_the_dev_server(dev_server, tmp_path: Pa
     ("embed", ("COPY ../lib /app/lib", "COPY ../lib lib")),  # CODE is a package
 ])
 def test_the_worker_bootstrap_unpacks_what_vastbuild_uploaded(
-        dev_server, tmp_path: Path, example: str, copy_line: tuple[str, str] | None):
+        dev_server: RunningDevServer, tmp_path: Path, example: str,
+        copy_line: tuple[str, str] | None) -> None:
     root = tmp_path / "examples"
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(
         "__pycache__", "*.pyc", "out", ".vastbuild*", "plugins"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from conftest import StartDevServer
 from test_deploy import TARGETS, Workspace, copy_examples, walk
 
 from vastbuild.vast.client import VastClient
@@ -28,7 +29,8 @@ def files_holding(needle: bytes, *folders: Path) -> list[Path]:
     return found
 
 
-def test_the_key_is_in_no_output_log_cache_or_server_file(start_dev_server, tmp_path: Path):
+def test_the_key_is_in_no_output_log_cache_or_server_file(start_dev_server: StartDevServer,
+                                                          tmp_path: Path) -> None:
     key = f"vbsecret-{secrets.token_hex(20)}"
     server = start_dev_server(keys=(key, f"vbother-{secrets.token_hex(8)}"))
     try:
@@ -44,7 +46,7 @@ def test_the_key_is_in_no_output_log_cache_or_server_file(start_dev_server, tmp_
                         trace=ws.transcript.append, trace_bodies=True) as client:
             try:
                 client.update_workers(1)
-            except Exception as exc:  # noqa: BLE001 (any error's text is what is checked)
+            except Exception as exc:  # any error: its text is what is checked
                 ws.transcript.append(str(exc))
     finally:
         server.stop()

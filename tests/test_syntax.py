@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vastbuild import nodes
 from vastbuild.diagnostics import Diagnostic, render
@@ -440,3 +442,63 @@ def test_diagnostics_render_with_caret() -> None:
     assert text.splitlines()[0] == (
         "Vastfile:1:17: error[E014]: expected an operator after `gpu_ram`, found `=`")
     assert "                ^" in text
+
+
+# -- any well-formed line parses to the words it was built from ------------------------
+
+#: Words that look like something else somewhere in the grammar.
+CONFUSABLE = [*DIRECTIVE_KEYWORDS, "from", "storage", "STORAGE", "-r", "a=b", "torch==2.0",
+              "AND", "and", "in", "not", "NOTIN", "x,y", "[x]", "]", "[", "a#b", "\\x", "é",
+              "'q r'", '"s \\" t"', "''", "RTX_4090", ">=", "==", "48GB"]
+words = st.sampled_from(CONFUSABLE) | st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp"),
+                  blacklist_characters="\"'#\\"), min_size=1, max_size=5)
+
+
+def _text(raw: str) -> str:
+    if raw[:1] == "'":
+        return raw[1:-1]
+    if raw[:1] == '"':
+        return raw[1:-1].replace('\\"', '"')
+    return raw
+
+
+@settings(max_examples=400, derandomize=True, database=None, deadline=None)
+@given(st.sampled_from(["PIP", "APT", "PORT", "COPY", "FROM", "CODE", "TAG", "MYPLUGIN"]),
+       st.lists(words, min_size=1, max_size=4), st.sampled_from([" ", "\t", "  ", " \\\n "]))
+def test_any_word_is_a_word_in_any_position(keyword: str, args: list[str], gap: str) -> None:
+    if keyword in ("COPY", "FROM"):
+        args = (args * 2)[:2]
+        if keyword == "FROM":
+            args = [args[0], "STORAGE", args[1]]
+    elif keyword in ("CODE", "TAG"):
+        args = args[:1]
+    elif keyword == "PIP" and args[0] == "-r":
+        args[0] = "-rx"
+    directive = only(gap.join([keyword, *args]) + "\n")
+    got = {
+        nodes.Pip: lambda d: d.specs, nodes.Apt: lambda d: d.packages,
+        nodes.Port: lambda d: d.ports, nodes.Copy: lambda d: (d.src, d.dst),
+        nodes.From: lambda d: (d.image, d.storage), nodes.Code: lambda d: (d.path,),
+        nodes.Tag: lambda d: (d.tag,), nodes.Extension: lambda d: d.args,
+    }[type(directive)](directive)
+    expected = [a for a in args if keyword != "FROM" or a != "STORAGE"]
+    assert [w.raw for w in got] == expected
+    assert [w.text for w in got] == [_text(a) for a in expected]
+
+
+values = st.sampled_from(["and", "in", "not", "STORAGE", "RUN", "true", "-1.5", "48GB",
+                          "RTX_4090", "'a, b]'", '"x y"', "a=b", "a#"])
+
+
+@settings(max_examples=200, derandomize=True, database=None, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["==", ">=", "<", "!=", "IN", "notin", "not in"]),
+                          values, st.booleans()), min_size=1, max_size=3))
+def test_any_value_is_a_value(terms: list[tuple[str, str, bool]]) -> None:
+    written = [f"c{i} {op} " + (f"[{value}, {value}]" if as_list else value)
+               for i, (op, value, as_list) in enumerate(terms)]
+    require = only("REQUIRE " + " AND ".join(written) + "\n")
+    for term, (op, value, as_list) in zip(require.terms, terms, strict=True):
+        assert term.op.text == op
+        items = term.value.items if as_list else (term.value,)
+        assert [w.raw for w in items] == ([value, value] if as_list else [value])

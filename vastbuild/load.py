@@ -8,6 +8,7 @@ a path that names no Vastfile at all is a :class:`~vastbuild.errors.VastbuildErr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from vastbuild.diagnostics import Diagnostic, DiagnosticError, Span, error, has_errors
@@ -22,13 +23,14 @@ DEPENDS_ON_ABSENCE = frozenset({"E020", "E030"})
 def find_vastfile(path: Path) -> Path:
     """``path`` itself when it is a file, ``path/Vastfile`` when it is a folder holding
     one; otherwise a :class:`VastbuildError` that says what is missing."""
-    if path.is_dir():
+    # os.path's tests answer False for any OSError (a name too long, say)
+    if os.path.isdir(path):
         candidate = path / VASTFILE
-        if candidate.is_file():
+        if os.path.isfile(candidate):
             return candidate
         raise VastbuildError(f"no {VASTFILE} in {path}",
                              f"create {candidate}, or name the Vastfile to use")
-    if path.exists():
+    if os.path.exists(path):
         return path
     raise VastbuildError(f"{path} does not exist",
                          "name a Vastfile, or a folder that holds one")

@@ -589,10 +589,17 @@ class _Converter:
                 "E012", f"RUN's exec form is not valid JSON: {exc.msg}",
                 self.line.span(at, at + 1), help=help_))
             return ()
-        bad = next((item for item in argv if not isinstance(item, str)), None)
-        if bad is not None:
+        except RecursionError:
             self.diagnostics.append(error(
-                "E012", f"RUN's exec form must hold only strings, not {json.dumps(bad)}",
+                "E012", "RUN's exec form is nested too deeply to be a list of strings",
+                self.span(token), help=help_))
+            return ()
+        bad = [item for item in argv if not isinstance(item, str)]
+        if bad:
+            shown = json.dumps(bad[0])
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            self.diagnostics.append(error(
+                "E012", f"RUN's exec form must hold only strings, not {shown}",
                 self.span(token), help=help_))
             return ()
         if any("\x00" in item or _has_surrogate(item) for item in argv):
@@ -696,7 +703,7 @@ def _explain_require(line: _LogicalLine, offset: int, at_end: bool, expected: se
             message = "the list is not closed"
         elif culprit == "[":
             message = "a list cannot hold another list"
-        elif expected & {"VALUE", "VALUE_DQ"}:
+        elif "ITEM" in expected:
             message = f"expected a list item{found}"
         else:
             message = f"expected `,` or `]` in the list{found}"
@@ -715,7 +722,7 @@ def _explain_require(line: _LogicalLine, offset: int, at_end: bool, expected: se
         elif culprit.startswith("=") and not culprit.startswith("=="):
             help_ = "write == to compare for equality; " + help_
         return error("E014", f"expected an operator after `{last}`{found}", where, help=help_)
-    if expected & {"LBRACKET", "VALUE"}:
+    if expected & {"LBRACKET", "ITEM"}:
         return error("E015", f"expected a value after `{last}`{found}", where,
                      help="a value is a number, true/false, a word, a quoted string, or a "
                           "list [A, B] for IN and NOTIN")

@@ -53,7 +53,13 @@ def resolve_inside(root: Path, base: Path, written: str) -> Path:
             f"`{written}` leaves the workspace {root} (it resolves to {resolved})",
             "a build may only read files inside the workspace root; move the file inside it, "
             "or mark a higher folder as the root with a `vastbuild.toml`")
-    if not resolved.exists():
+    try:
+        resolved.stat()
+    except FileNotFoundError:
         raise PathMissing(f"`{written}` does not exist (looked for {resolved})",
-                          "check the spelling; paths are relative to the Vastfile's folder")
+                          "check the spelling; paths are relative to the Vastfile's folder"
+                          ) from None
+    except OSError as exc:  # a name too long, a folder that cannot be searched
+        raise PathMissing(f"`{written}` cannot be read: {exc.strerror or exc}",
+                          "check the path and its folders' permissions") from None
     return resolved

@@ -15,15 +15,20 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
 
 from vastbuild.cli import Settings
-from vastbuild.diagnostics import DiagnosticError, has_errors
+from vastbuild.diagnostics import Diagnostic, DiagnosticError, has_errors
 from vastbuild.errors import UsageError
 from vastbuild.wire import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
+
+if TYPE_CHECKING:  # imported when a command runs, not when the CLI starts
+    from vastbuild.deploy import Outcome
+    from vastbuild.model import Deployment
+    from vastbuild.vast.client import VastClient
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 
@@ -140,12 +145,11 @@ def deploy(settings: Settings, paths: tuple[Path, ...], dry_run: bool, keep_aliv
                 tell("keep-alive stopped")
 
 
-def _summary(outcomes: list[Any], seconds: float, dry_run: bool) -> None:
+def _summary(outcomes: list[Outcome], seconds: float, dry_run: bool) -> None:
     """One screen: a block per target, then the total."""
     from vastbuild.deploy import human_size
 
     for o in outcomes:
-        verb = "would be" if dry_run else "was"
         click.echo(f"{o.label}  {o.name}:{o.tag}  Tier {o.tier} {o.action}"
                    + ("" if o.certain else " (at least)"))
         click.echo(f"  hash      {o.hash[:16]}")
@@ -165,18 +169,19 @@ def _summary(outcomes: list[Any], seconds: float, dry_run: bool) -> None:
         for reason in o.reasons:
             click.echo(f"  why       {reason}")
         if dry_run:
-            click.echo(f"  dry run   nothing {verb} changed")
+            click.echo("  dry run   nothing was registered, uploaded or recorded")
     count = len(outcomes)
     click.echo(f"{'planned' if dry_run else 'deployed'} {count} target{'s' * (count != 1)} "
                f"in {seconds:.2f} s")
 
 
-def _load(paths: tuple[Path, ...], settings: Settings) -> list[Any]:
+def _load(paths: tuple[Path, ...], settings: Settings) -> list[Deployment]:
     """Load every target; report every file's diagnostics at once before failing."""
     from vastbuild.cli.output import print_diagnostics
     from vastbuild.load import check_path
 
-    models, problems = [], []
+    models: list[Deployment] = []
+    problems: list[Diagnostic] = []
     for path in paths or (Path("Vastfile"),):
         model, diagnostics = check_path(path)
         problems.extend(diagnostics)
@@ -190,7 +195,7 @@ def _load(paths: tuple[Path, ...], settings: Settings) -> list[Any]:
 
 
 def _client(settings: Settings, api_url: str, autoscaler_url: str,
-            api_key_file: Path | None) -> Any:
+            api_key_file: Path | None) -> VastClient:
     from vastbuild.vast.client import VastClient
 
     trace = (lambda line: click.echo(line, err=True)) if settings.verbosity >= 1 else None

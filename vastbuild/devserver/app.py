@@ -86,6 +86,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     """Reads one request, finds its route, answers; keeps connections alive (HTTP/1.1)."""
 
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes; without TCP_NODELAY every
+    # answer on a kept-alive connection waits for the peer's delayed ACK
+    disable_nagle_algorithm = True
     server_version = "vastbuild-dev-server"
     server: HTTPServer
 

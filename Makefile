@@ -30,7 +30,7 @@ demo: venv
 	$(BIN)/python examples/demo.py
 
 lint: venv
-	$(BIN)/ruff check vastbuild tests bench
+	$(BIN)/ruff check vastbuild tests bench examples/plugins examples/demo.py
 
 test: venv sdk-venv lint
 	VASTBUILD_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(BIN)/pytest -q

@@ -23,7 +23,7 @@ _EXPORTS = {
     "Diagnostic": "vastbuild.diagnostics",
     "DiagnosticError": "vastbuild.diagnostics",
     "VastbuildError": "vastbuild.errors",
-    "default_cache_dir": "vastbuild.cli",
+    "default_cache_dir": "vastbuild.cache",
 }
 
 __all__ = ["__version__", *_EXPORTS]

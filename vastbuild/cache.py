@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import shutil
 import time
@@ -20,8 +21,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-
-import diskcache
 
 #: the store's own layout version: a new layout gets a new folder beside the old
 STORE_FOLDER = "store-v1"
@@ -33,6 +32,15 @@ DEFAULT_SIZE_LIMIT = 10 << 30
 #: artifacts written for `deploy` into the cache folder are removed by `cache gc`
 #: when they have not been written or read for this long
 ARTIFACT_MAX_AGE = 7 * 24 * 3600
+
+def default_cache_dir() -> Path:
+    """$VASTBUILD_CACHE_DIR, else $XDG_CACHE_HOME/vastbuild, else ~/.cache/vastbuild."""
+    env = os.environ.get("VASTBUILD_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "vastbuild"
+
 
 _KINDS = {"step": "step results", "blob": "compressed chunks", "cas": "generated files",
           "files": "file indexes"}
@@ -65,6 +73,8 @@ class Store:
         self.artifacts = directory / ARTIFACTS_FOLDER
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            import diskcache  # imported here: commands that never open the cache skip it
+
             self._cache = diskcache.Cache(str(directory / STORE_FOLDER),
                                           eviction_policy="least-recently-stored",
                                           size_limit=DEFAULT_SIZE_LIMIT)

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from vastbuild import __version__
+from vastbuild.cache import default_cache_dir
 
 #: command name -> "module:attribute"; the module is imported on first use
 COMMANDS = {
@@ -50,14 +51,6 @@ class Settings:
     cache_dir: Path
     verbosity: int
     color: bool
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("VASTBUILD_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "vastbuild"
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,7 +17,8 @@ from typing import Any
 import click
 
 from vastbuild.cli import Settings
-from vastbuild.errors import UsageError, VastbuildError
+from vastbuild.cli.output import load_targets
+from vastbuild.errors import UsageError
 from vastbuild.wire import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
@@ -35,29 +36,6 @@ def _url_options(command: Callable[..., Any]) -> Callable[..., Any]:
         command = option(command)
     return command
 
-
-def _load(paths: tuple[Path, ...], settings: Settings) -> list[Any]:
-    """Every target's model; all files' diagnostics reported before failing. A PATH
-    that names no Vastfile is a usage error."""
-    from vastbuild.cli.output import print_diagnostics
-    from vastbuild.diagnostics import DiagnosticError, has_errors
-    from vastbuild.load import check_path, find_vastfile
-
-    models, problems = [], []
-    for path in paths or (Path("Vastfile"),):
-        try:
-            find_vastfile(path)
-        except VastbuildError as exc:
-            raise UsageError(exc.message, exc.hint) from None
-        model, diagnostics = check_path(path)
-        problems.extend(diagnostics)
-        if model is not None and not has_errors(diagnostics):
-            models.append(model)
-    if has_errors(problems):
-        raise DiagnosticError(problems)
-    if problems and settings.verbosity >= 0:
-        print_diagnostics(problems, settings.color)
-    return models
 
 
 def _shown(path: Path) -> str:
@@ -80,7 +58,7 @@ def graph(settings: Settings, paths: tuple[Path, ...], style: str) -> None:
     from vastbuild.archive import FORMATS, source_date_epoch
     from vastbuild.plan import plan
 
-    models = _load(paths, settings)
+    models = load_targets(paths, settings)
     the_plan = plan(models, cache_dir=settings.cache_dir, formats=FORMATS, compress=("gz",),
                     mtime=source_date_epoch())
     g = the_plan.graph.to_networkx()
@@ -139,7 +117,7 @@ def hash_(settings: Settings, paths: tuple[Path, ...], as_json: bool, expected: 
                          "a content hash is 64 hexadecimal digits, as `vastbuild hash` prints")
     from vastbuild.builder import hash_targets
 
-    models = _load(paths, settings)
+    models = load_targets(paths, settings)
     if expected is not None and len(models) != 1:
         raise UsageError("--check compares one target's hash", "name exactly one Vastfile")
     results = hash_targets(models, cache_dir=settings.cache_dir, api_url=api_url,
@@ -184,7 +162,7 @@ def build(settings: Settings, paths: tuple[Path, ...], outdir: Path, artifact_fo
     from vastbuild.archive import LEVELS, compressor_version
     from vastbuild.builder import build as run_build
 
-    models = _load(paths, settings)
+    models = load_targets(paths, settings)
     formats = FORMAT_CHOICES[artifact_format]
     results = run_build(models, cache_dir=settings.cache_dir, outdir=outdir, formats=formats,
                         api_url=api_url, autoscaler_url=autoscaler_url,
@@ -223,7 +201,7 @@ def deps(settings: Settings, path: Path, output: Path, make_target: str) -> None
     from vastbuild.depfile import render
     from vastbuild.plan import plan
 
-    (model,) = _load((path,), settings)
+    (model,) = load_targets((path,), settings)
     outdir = Path(make_target).parent.resolve()
     (target,) = plan([model], cache_dir=settings.cache_dir, outdir=outdir).targets
     write_if_changed(output, render(make_target, target.inputs).encode())

@@ -21,13 +21,12 @@ from urllib.parse import urlsplit
 import click
 
 from vastbuild.cli import Settings
-from vastbuild.diagnostics import Diagnostic, DiagnosticError, has_errors
+from vastbuild.cli.output import load_targets
 from vastbuild.errors import UsageError
 from vastbuild.wire import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
 
 if TYPE_CHECKING:  # imported when a command runs, not when the CLI starts
     from vastbuild.deploy import Outcome
-    from vastbuild.model import Deployment
     from vastbuild.vast.client import VastClient
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
@@ -73,7 +72,7 @@ def plan(settings: Settings, paths: tuple[Path, ...], as_json: bool, api_url: st
     """
     from vastbuild.deploy import plan_targets
 
-    models = _load(paths, settings)
+    models = load_targets(paths, settings)
     with _client(settings, api_url, autoscaler_url, api_key_file) as client:
         plans = plan_targets(models, client=client, cache_dir=settings.cache_dir,
                              api_url=api_url, autoscaler_url=autoscaler_url)
@@ -117,7 +116,7 @@ def deploy(settings: Settings, paths: tuple[Path, ...], dry_run: bool, keep_aliv
     if keep_alive and dry_run:
         raise UsageError("--keep-alive and --dry-run exclude each other",
                          "a dry run deploys nothing to keep alive")
-    models = _load(paths, settings)
+    models = load_targets(paths, settings)
     if keep_alive and not any(model.ttl for model in models):
         raise UsageError("--keep-alive: no target sets a TTL, so none needs heartbeats",
                          "set TTL in the Vastfile, or deploy without --keep-alive")
@@ -174,24 +173,6 @@ def _summary(outcomes: list[Outcome], seconds: float, dry_run: bool) -> None:
     click.echo(f"{'planned' if dry_run else 'deployed'} {count} target{'s' * (count != 1)} "
                f"in {seconds:.2f} s")
 
-
-def _load(paths: tuple[Path, ...], settings: Settings) -> list[Deployment]:
-    """Load every target; report every file's diagnostics at once before failing."""
-    from vastbuild.cli.output import print_diagnostics
-    from vastbuild.load import check_path
-
-    models: list[Deployment] = []
-    problems: list[Diagnostic] = []
-    for path in paths or (Path("Vastfile"),):
-        model, diagnostics = check_path(path)
-        problems.extend(diagnostics)
-        if model is not None and not has_errors(diagnostics):
-            models.append(model)
-    if has_errors(problems):
-        raise DiagnosticError(problems)
-    if problems and settings.verbosity >= 0:  # warnings only
-        print_diagnostics(problems, settings.color)
-    return models
 
 
 def _client(settings: Settings, api_url: str, autoscaler_url: str,

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vastbuild.diagnostics import Diagnostic, DiagnosticError, render, sort_key
 from vastbuild.errors import UsageError, VastbuildError
+
+if TYPE_CHECKING:
+    from vastbuild.cli import Settings
+    from vastbuild.model import Deployment
 
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic], color: bool = False) -> None:
@@ -27,6 +32,29 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic], color: bool = False) ->
                 sources[d.span.path] = _read_lines(d.span.path)
             lines = sources[d.span.path]
         click.echo(render(d, lines, color=color), err=True)
+
+
+def load_targets(paths: Sequence[Path], settings: Settings) -> list[Deployment]:
+    """Every target's checked model (default ./Vastfile). Every file's diagnostics are
+    reported before failing; a PATH that names no Vastfile is a usage error."""
+    from vastbuild.diagnostics import has_errors
+    from vastbuild.load import check_path, find_vastfile
+
+    models, problems = [], []
+    for path in paths or (Path("Vastfile"),):
+        try:
+            find_vastfile(path)
+        except VastbuildError as exc:
+            raise UsageError(exc.message, exc.hint) from None
+        model, diagnostics = check_path(path)
+        problems.extend(diagnostics)
+        if model is not None and not has_errors(diagnostics):
+            models.append(model)
+    if has_errors(problems):
+        raise DiagnosticError(problems)
+    if problems and settings.verbosity >= 0:  # warnings only
+        print_diagnostics(problems, settings.color)
+    return models
 
 
 def _read_lines(path: str) -> list[str] | None:

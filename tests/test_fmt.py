@@ -48,18 +48,11 @@ def fmt(source: str) -> str:
     return formatted
 
 
-NOT_CANONICAL = {
-    # Three spaces before the inline comment of line 7; the canonical gap is two.
-    "examples/imagegen/Vastfile",
-}
-
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_examples_are_canonical(path: Path) -> None:
     source = path.read_text(encoding="utf-8")
     formatted = fmt(source)
-    if path.relative_to(ROOT).as_posix() in NOT_CANONICAL:
-        pytest.xfail("not canonical yet (reported to the lead)")
     assert formatted == source
 
 

@@ -392,6 +392,7 @@ def test_arity_errors_show_the_usage_line() -> None:
         assert one_error(f"{keyword}\n").help == f"usage: {USAGE[keyword]}"
         assert one_error(f"{keyword} a b\n").help.startswith(f"usage: {USAGE[keyword]}")
     assert one_error("COPY a b c\n").help.startswith("usage: COPY src dst")
+    assert one_error("FROM img 80\n").help.endswith("FROM img STORAGE 80")
     assert set(USAGE) == set(DIRECTIVE_KEYWORDS)
 
 

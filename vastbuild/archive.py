@@ -14,12 +14,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import posixpath
 import stat
 import struct
 import tarfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import BinaryIO, Literal
+
+from vastbuild.errors import VastbuildError
 
 BLOCK = 512
 #: tar archives end with two zero blocks and are padded to a whole record, as GNU tar
@@ -130,6 +133,149 @@ def arcname_join(root: str, rel: str) -> str:
     return f"{root}/{rel}"
 
 
+def normal_arcname(name: str) -> str:
+    """The path a member takes on the worker, spelled one way: ``./a/../b``, ``a//b``
+    and ``b`` are all ``./b``; an absolute name stays absolute (``/app/x`` is not
+    ``./app/x``: the worker extracts relative names into its working folder, which
+    is not known here)."""
+    normal = posixpath.normpath(name)
+    if name.startswith("/"):
+        return "/" + normal.lstrip("/")
+    return "." if normal == "." else f"./{normal}"
+
+
+_TYPE_WORDS: dict[str, str] = {"file": "a file", "dir": "a folder", "symlink": "a symbolic link"}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """A source of archive members, as an error about a clash names it."""
+
+    kind: Literal["config", "code", "copy", "plugin"]
+    #: ``COPY ../lib /app/lib at Vastfile:7:1``
+    label: str
+    #: where its files come from, as shown (``../lib``); None for generated files
+    root: str | None = None
+    #: a COPY of a folder, whose members ``.vastignore`` can leave out
+    folder: bool = False
+
+    def source(self, rel: str | None) -> str | None:
+        """The file behind a member, as shown, or None for a generated one."""
+        if self.root is None or rel is None:
+            return None
+        return posixpath.join(self.root, rel) if rel else self.root
+
+
+class ArchivePaths:
+    """The paths an archive's members take on the worker, and the source of each.
+
+    The worker extracts every member in order, so two members at one path would
+    both travel and the last would silently win, and a member below a file or a
+    link would fail to extract or land elsewhere. This is where both stop the
+    build, naming the two sources. Folder entries are all alike (0755, root, one
+    mtime), so a folder that is already in the archive is simply not repeated.
+    ``reserved`` paths (what vastbuild writes for CODE and ``./config.json``) take
+    no member, at them or below them, from any other source.
+    """
+
+    def __init__(self, reserved: Mapping[str, Origin] | None = None) -> None:
+        self._reserved: dict[str, Origin] = dict(reserved or {})
+        #: path -> (member type, origin, rel)
+        self._taken: dict[str, tuple[MemberType, Origin, str | None]] = {}
+        #: folder path -> (first member below it, its origin, its rel)
+        self._below: dict[str, tuple[str, Origin, str | None]] = {}
+
+    def copy(self) -> ArchivePaths:
+        other = ArchivePaths(self._reserved)
+        other._taken = dict(self._taken)
+        other._below = dict(self._below)
+        return other
+
+    def add(self, name: str, member_type: MemberType, origin: Origin,
+            rel: str | None = None) -> bool:
+        """Record the member ``name`` from ``origin`` (``rel``: its path inside the
+        source tree). Returns False for a folder the archive already has (leave it
+        out); raises :class:`VastbuildError` for a clash."""
+        path = normal_arcname(name)
+        if path.startswith("./"):
+            top = "./" + path[2:].split("/", 1)[0]
+            owner = self._reserved.get(top)
+            if owner is not None and owner != origin:
+                raise VastbuildError(
+                    f"{path} would land in {top}, which vastbuild writes for "
+                    f"{owner.label}\n" + _line(path, member_type, origin, rel),
+                    _hint(origin, None, same_file=False))
+        taken = self._taken.get(path)
+        if taken is not None:
+            if taken[0] == "dir" and member_type == "dir":
+                return False
+            first_type, first, first_rel = taken
+            same = first.source(first_rel) is not None and \
+                _same(first.source(first_rel), origin.source(rel))
+            raise VastbuildError(
+                f"two members at {path}: the worker would keep only the last\n"
+                + _line(path, first_type, first, first_rel) + "\n"
+                + _line(path, member_type, origin, rel),
+                _hint(first, origin, same_file=same))
+        if member_type != "dir" and path in self._below:
+            inner, first, first_rel = self._below[path]
+            raise VastbuildError(
+                f"{path} would be {_TYPE_WORDS[member_type]}, but the archive already "
+                f"holds {inner} below it\n" + _below_line(inner, first, first_rel) + "\n"
+                + _line(path, member_type, origin, rel),
+                _hint(first, origin, same_file=False))
+        parent = posixpath.dirname(path)
+        while parent not in (".", "/", "") and parent not in self._below:
+            holder = self._taken.get(parent)
+            if holder is not None and holder[0] != "dir":
+                raise VastbuildError(
+                    f"{path} would be extracted below {parent}, which is "
+                    f"{_TYPE_WORDS[holder[0]]}\n" + _line(parent, *holder) + "\n"
+                    + _line(path, member_type, origin, rel),
+                    _hint(holder[1], origin, same_file=False))
+            self._below[parent] = (path, origin, rel)
+            parent = posixpath.dirname(parent)
+        self._taken[path] = (member_type, origin, rel)
+        return True
+
+
+def _line(path: str, member_type: MemberType, origin: Origin, rel: str | None) -> str:
+    source = origin.source(rel)
+    shown = f" ({source})" if source is not None else ""
+    return f"  - {path}: {_TYPE_WORDS[member_type]} from {origin.label}{shown}"
+
+
+def _below_line(path: str, origin: Origin, rel: str | None) -> str:
+    source = origin.source(rel)
+    shown = f" ({source})" if source is not None else ""
+    return f"  - {path}: from {origin.label}{shown}"
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and posixpath.normpath(a) == posixpath.normpath(b)
+
+
+def _hint(a: Origin, b: Origin | None, *, same_file: bool) -> str:
+    """What to do about a clash between ``a`` and ``b`` (``b`` None: ``a`` went into a
+    path vastbuild reserves)."""
+    origins = [a] if b is None else [a, b]
+    copies = sum(1 for o in origins if o.kind == "copy")
+    fixes = []
+    if same_file:
+        fixes.append("remove the COPY whose files the other already brings")
+    if copies:
+        fixes.append("give " + ("one of the COPYs" if copies == 2 else "the COPY")
+                     + " another destination")
+    if any(o.kind == "copy" and o.folder for o in origins):
+        fixes.append("leave the path out of the copied folder with a .vastignore pattern "
+                     "(matched relative to each COPY's source)")
+    if any(o.kind == "plugin" for o in origins):
+        fixes.append("change the destination of the plugin's directive")
+    if not fixes:
+        fixes.append("rename one of the two paths")
+    return fixes[0] if len(fixes) == 1 else ", ".join(fixes[:-1]) + ", or " + fixes[-1]
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def header(member: Member, mtime: int = 0) -> bytes:
     """The tar header block(s) of ``member``: ustar, plus a pax record only where ustar
@@ -159,8 +305,6 @@ def source_date_epoch() -> int:
     try:
         epoch = int(value)
     except ValueError:
-        from vastbuild.errors import VastbuildError
-
         raise VastbuildError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds",
                              "set it to a Unix time such as 1700000000, or unset it") from None
     return max(epoch, 0)

@@ -18,7 +18,7 @@ import json
 import os
 import queue
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from vastbuild.errors import UsageError, VastbuildError
 from vastbuild.graph import BuildGraph, Step, canonical_json
 from vastbuild.hashing import component_hashes, content_hash, manifest
 from vastbuild.model import Deployment
-from vastbuild.plan import Plan, TargetPlan, plan
+from vastbuild.plan import Plan, TargetPlan, check_plugin_trees, plan
 from vastbuild.progress import Reporter, reporter
 from vastbuild.steps import ContentBuffer, StaleInput, StepContext, Volatile, kind
 
@@ -95,12 +95,19 @@ def step_key(step: Step, inputs: Sequence[Outcome]) -> str:
 
 
 class Executor:
-    """Runs the steps a set of wanted steps needs, each at most once."""
+    """Runs the steps a set of wanted steps needs, each at most once.
 
-    def __init__(self, graph: BuildGraph, ctx: StepContext, jobs: int | None = None):
+    ``on_finished(step_id)`` is called for each step as it finishes, before any
+    step that depends on it is started: a check there (an exception) stops the
+    build before the step's result is used.
+    """
+
+    def __init__(self, graph: BuildGraph, ctx: StepContext, jobs: int | None = None,
+                 on_finished: Callable[[str], None] | None = None):
         self.graph = graph
         self.ctx = ctx
         self.jobs = jobs or os.cpu_count() or 2
+        self.on_finished = on_finished
         self.outcomes: dict[str, Outcome] = {}
 
     def run(self, wanted: Iterable[str]) -> dict[str, Outcome]:
@@ -125,6 +132,8 @@ class Executor:
                     ident, future = finished.get()
                     running.discard(future)
                     self.outcomes[ident] = future.result()
+                    if self.on_finished is not None:
+                        self.on_finished(ident)
                     for dependent in self.graph.dependents(ident):
                         if dependent in waiting:
                             waiting[dependent] -= 1
@@ -216,6 +225,26 @@ def _describe(target: TargetPlan, outcomes: dict[str, Outcome], api_url: str,
     return content_hash(chunks), components, files
 
 
+def _executor(the_plan: Plan, ctx: StepContext) -> Executor:
+    """An executor that checks each target's plugin files as soon as all of them are
+    known, before any of them is packed: the content hash and the artifacts are
+    never made from an archive with two members at one path."""
+    waiting = {index: set(target.plugin_steps)
+               for index, target in enumerate(the_plan.targets) if target.plugin_steps}
+
+    def finished(step_id: str) -> None:
+        for index, steps in waiting.items():
+            if step_id in steps:
+                steps.discard(step_id)
+                if not steps:
+                    target = the_plan.targets[index]
+                    check_plugin_trees(target, {s: executor.outcomes[s].value
+                                                for s in target.plugin_steps})
+
+    executor = Executor(the_plan.graph, ctx, on_finished=finished)
+    return executor
+
+
 def _context(store: Store, progress: Reporter, uses: int) -> StepContext:
     return StepContext(store=store, reporter=progress, content=ContentBuffer(uses))
 
@@ -237,7 +266,7 @@ def hash_targets(models: Sequence[Deployment], *, cache_dir: Path,
     store = Store(cache_dir)
     try:
         the_plan = plan(models, cache_dir=cache_dir, mtime=source_date_epoch())
-        executor = Executor(the_plan.graph, _context(store, Reporter(), uses=0))
+        executor = _executor(the_plan, _context(store, Reporter(), uses=0))
         outcomes = executor.run(i for t in the_plan.targets for i in _wanted_for_hash(t))
         results = []
         for target in the_plan.targets:
@@ -269,7 +298,7 @@ def build(models: Sequence[Deployment], *, cache_dir: Path, outdir: Path | None,
         the_plan = plan(models, cache_dir=cache_dir, outdir=outdir, formats=formats,
                         compress=("gz",), mtime=source_date_epoch())
         ctx = _context(store, shown, uses=len({"gz", *formats}))
-        executor = Executor(the_plan.graph, ctx)
+        executor = _executor(the_plan, ctx)
         outcomes = executor.run(i for t in the_plan.targets for i in _wanted_for_build(t))
         for index in ctx.outputs.values():
             index.save(prune=False)

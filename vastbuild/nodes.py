@@ -185,8 +185,8 @@ class Comment:
 
 @dataclass(frozen=True)
 class Vastfile:
-    """A parsed file: directives in source order, comments, and the number of
-    blank lines before each directive or comment (for the formatter)."""
+    """A parsed file: directives in source order, comments, and the source text
+    (the formatter reads blank lines from it)."""
 
     path: str
     directives: tuple[Directive, ...]

@@ -7,27 +7,44 @@ module or package, each COPY at its destination, plugin files — cut into
 chunks, each chunk a ``pack`` step and a ``compress`` step per format, and an
 ``assemble`` step per artifact. Planning stats every source file (the chunk
 cuts and the collect keys need the listing) and reads none.
+
+Planning also proves that no two members of an archive take one path on the
+worker (:class:`~vastbuild.archive.ArchivePaths`): CODE's and the COPYs' members
+are known from the listing, plugin files once their steps have run
+(:func:`check_plugin_trees`, called by the builder before anything is packed
+from them).
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vastbuild import wire
-from vastbuild.archive import LEVELS, SUFFIXES, Member, arcname_join, plan_chunks
+from vastbuild.archive import (
+    LEVELS,
+    SUFFIXES,
+    ArchivePaths,
+    Member,
+    Origin,
+    arcname_join,
+    plan_chunks,
+)
 from vastbuild.errors import VastbuildError
 from vastbuild.graph import BuildGraph
 from vastbuild.ignore import IgnoreRules, load_rules
 from vastbuild.model import Deployment
 from vastbuild.steps import registry
 from vastbuild.steps.collect import Scan, scan_tree, travels
+from vastbuild.steps.config import ARCNAME as CONFIG_ARCNAME
 
 DEPLOYMENT_MODULE = "./deployment.py"
 DEPLOYMENT_PACKAGE = "./deployment"
+CONFIG_ORIGIN = Origin("config", "the config.json vastbuild writes for the worker")
 
 
 @dataclass(frozen=True)
@@ -50,12 +67,18 @@ class TargetPlan:
     requirements: tuple[tuple[Path, str], ...]
     #: every input file and folder (for depfiles)
     inputs: tuple[str, ...]
+    #: the archive paths of config.json, CODE and the COPYs (plugin files join later)
+    paths: ArchivePaths
     compress: dict[str, tuple[str, ...]] = field(default_factory=dict)
     assemble: dict[str, str] = field(default_factory=dict)
 
     @property
     def packs(self) -> list[str]:
         return [pack for tree in self.trees for pack, _, _ in tree.chunks]
+
+    @property
+    def plugin_steps(self) -> list[str]:
+        return [tree.step for tree in self.trees if tree.role == "plugin"]
 
 
 @dataclass(frozen=True)
@@ -94,16 +117,25 @@ class _Planner:
         inputs = [str(d.vastfile)] + ([str(rules.path)] if rules.path else [])
 
         config = wire.config_json(d)
+        code = _shown(d, d.code.path)
+        code_origin = Origin("code", f"CODE {code} at {d.code.span}", root=code)
+        paths = ArchivePaths({CONFIG_ARCNAME: CONFIG_ORIGIN, DEPLOYMENT_MODULE: code_origin,
+                              DEPLOYMENT_PACKAGE: code_origin})
+        paths.add(CONFIG_ARCNAME, "file", CONFIG_ORIGIN)
         trees = [self._config(config)]
         code_root = DEPLOYMENT_PACKAGE if d.code.kind == "package" else DEPLOYMENT_MODULE
-        trees.append(self._collect("code", d.code.path, code_root, True, rules, exclude, inputs))
+        trees.append(self._collect("code", d.code.path, code_root, True, rules, exclude, inputs,
+                                   paths, code_origin))
         for copy in d.copies:
+            src = _shown(d, copy.src)
+            origin = Origin("copy", f"COPY {src} {copy.dst} at {copy.span}", root=src,
+                            folder=copy.src.is_dir())
             trees.append(self._collect("copy", copy.src, copy_arcroot(copy.dst), False, rules,
-                                       exclude, inputs))
+                                       exclude, inputs, paths, origin))
         requirements = []
         for req in d.requirements_files:
             tree = self._collect("requirements", req.path, _label(d, req.path), False, None,
-                                 exclude, inputs, chunked=False)
+                                 exclude, inputs)
             requirements.append((req.path, tree.step))
         for kind in self._plugins:
             for params in kind.plan(d) or ():
@@ -113,7 +145,7 @@ class _Planner:
                     inputs.extend(os.fspath(p) for p in kind.input_files(step))
                 trees.append(self._chunk(step.id, "plugin", kind.name, [(0, None)]))
 
-        plan = TargetPlan(d, config, tuple(trees), tuple(requirements), tuple(inputs))
+        plan = TargetPlan(d, config, tuple(trees), tuple(requirements), tuple(inputs), paths)
         for fmt in dict.fromkeys([*compress, *formats]):
             ids = []
             for tree in plan.trees:
@@ -139,7 +171,10 @@ class _Planner:
 
     def _collect(self, role: str, src: Path, arcroot: str, filter_python: bool,
                  rules: IgnoreRules | None, exclude: set[str], inputs: list[str],
-                 chunked: bool = True) -> Tree:
+                 paths: ArchivePaths | None = None, origin: Origin | None = None) -> Tree:
+        """The collect step of one tree; with ``paths`` (a tree that travels), its
+        members are recorded there, folders already in the archive are left out of
+        the tree, and the tree is cut into chunks."""
         root = os.fspath(src)
         inside = tuple(sorted(e for e in exclude if e.startswith(root.rstrip("/") + "/")))
         applied = rules if rules is not None and os.path.isdir(root) else None
@@ -149,14 +184,23 @@ class _Planner:
         if scan is None:
             scan = self._scans[cache_key] = scan_tree(src, rules=applied, exclude=inside)
         inputs.extend(scan.files())
-        params = {"path": root, "arcroot": arcroot, "filter": filter_python,
-                  "rules": rules_digest, "exclude": list(inside)}
-        step = self.graph.add("collect", params, label=f"{role} {arcroot}", attachment=scan)
-        if not chunked:
+        params: dict[str, Any] = {"path": root, "arcroot": arcroot, "filter": filter_python,
+                                  "rules": rules_digest, "exclude": list(inside), "skip": []}
+        if paths is None:
+            step = self.graph.add("collect", params, label=f"{role} {arcroot}", attachment=scan)
             return Tree(role, arcroot, step.id, ())
-        members = [Member(arcname_join(arcroot, e.rel), e.type, e.mode,
-                          e.key[0] if e.type == "file" and e.key else 0)
-                   for e in scan.entries if travels(e, arcroot)]
+        assert origin is not None
+        members = []
+        for e in scan.entries:
+            if not travels(e, arcroot):
+                continue
+            name = arcname_join(arcroot, e.rel)
+            if paths.add(name, e.type, origin, e.rel):
+                members.append(Member(name, e.type, e.mode,
+                                      e.key[0] if e.type == "file" and e.key else 0))
+            else:
+                params["skip"].append(e.rel)
+        step = self.graph.add("collect", params, label=f"{role} {arcroot}", attachment=scan)
         return self._chunk(step.id, role, arcroot, plan_chunks(members), members)
 
     def _chunk(self, source: str, role: str, arcroot: str,
@@ -178,6 +222,31 @@ def _label(d: Deployment, path: Path) -> str:
         return path.relative_to(d.root).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def _shown(d: Deployment, path: Path) -> str:
+    """``path`` as the Vastfile names it: relative to the Vastfile's folder."""
+    return Path(os.path.relpath(path, d.vastfile.parent)).as_posix()
+
+
+def check_plugin_trees(target: TargetPlan, results: Mapping[str, Any]) -> None:
+    """Prove that the files plugin steps contributed (``results``: each plugin step's
+    result, by step id) take no path another member of ``target``'s archive takes.
+    Raises :class:`VastbuildError` naming both sources. A plugin contributes files
+    (:func:`~vastbuild.steps.generated_tree`); a folder entry already in the archive
+    cannot be left out of its result after the fact, so that is an error too."""
+    paths = target.paths.copy()
+    plugin_trees = [tree for tree in target.trees if tree.role == "plugin"]
+    for number, tree in enumerate(plugin_trees, 1):
+        origin = Origin("plugin", f"the `{tree.arcroot}` plugin (contribution {number} of "
+                        f"{len(plugin_trees)} to {target.deployment.label})")
+        for row in results[tree.step]["members"]:
+            member = Member.from_json(row)
+            if not paths.add(member.name, member.type, origin):
+                raise VastbuildError(
+                    f"{origin.label} holds a folder entry {member.name}, which the archive "
+                    "already has", "a plugin contributes files: leave folder entries out of "
+                    "its result (vastbuild.steps.generated_tree writes files only)")
 
 
 def plan(models: Sequence[Deployment], *, cache_dir: Path, outdir: Path | None = None,

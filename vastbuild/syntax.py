@@ -674,10 +674,14 @@ def _explain(exc: UnexpectedInput, line: _LogicalLine) -> Diagnostic:
             return error("E010", f"PIP -r takes one file: unexpected `{culprit}`", where,
                          help="write one PIP -r line per requirements file")
         takes = _TAKES.get(keyword, "fewer arguments")
-        quoting = ("; a value with spaces goes in quotes" if keyword not in
-                   ("FROM", "SYSTEM_PYTHON") else "")
+        if keyword == "FROM" and len(before) == 1:
+            hint = f"; the size needs STORAGE before it: FROM {before[0]} STORAGE {culprit}"
+        elif keyword in ("FROM", "SYSTEM_PYTHON"):
+            hint = ""
+        else:
+            hint = "; a value with spaces goes in quotes"
         return error("E010", f"{keyword} takes {takes}: unexpected `{culprit}`", where,
-                     help=usage + quoting)
+                     help=usage + hint)
     return _unexpected(culprit, where)
 
 

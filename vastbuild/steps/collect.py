@@ -2,7 +2,9 @@
 
 Planning scans the tree: one ``lstat`` per entry, in canonical order (names
 sorted by their bytes, folders before their contents), leaving out what
-``.vastignore`` and the built-in exclusions name. The step's key is the digest
+``.vastignore`` and the built-in exclusions (``.git``, ``__pycache__``) name.
+Folders that an earlier tree of the archive already holds are left out of the
+members (``params["skip"]``), so each folder appears once. The step's key is the digest
 of that stat listing, so an untouched tree is a cache hit without a read; when
 the key changed, the step hashes only the files whose stat the file index does
 not know. Symbolic links stay links when they point inside the tree; anything
@@ -26,8 +28,10 @@ from vastbuild.hashing import filter_ignored_lines
 from vastbuild.ignore import IgnoreRules
 from vastbuild.steps import StepContext, Volatile
 
-#: folders never entered, wherever they are, unless a COPY names one as its source
-ALWAYS_EXCLUDED_NAMES = frozenset({".git"})
+#: folders never entered, wherever they are, unless a COPY names one as its source:
+#: a repository's history, and Python's bytecode, which changes with the interpreter
+#: and with every local run and would make the content hash unstable
+ALWAYS_EXCLUDED_NAMES = frozenset({".git", "__pycache__"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +148,13 @@ def _not_a_file(path: str, mode: int) -> VastbuildError:
                           "and symbolic links", "exclude it in .vastignore")
 
 
-def travels(entry: ScanEntry, arcroot: str) -> bool:
+def travels(entry: ScanEntry, arcroot: str, skip: Collection[str] = ()) -> bool:
     """Whether a scanned entry becomes a member: everything but the root folder of a
-    tree copied onto ``.`` or ``/`` (the worker's own folders keep their modes)."""
-    return not (entry.rel == "" and entry.type == "dir" and arcroot in (".", "/"))
+    tree copied onto ``.`` or ``/`` (the worker's own folders keep their modes) and
+    the folders in ``skip`` (already in the archive, from an earlier tree)."""
+    if entry.rel == "" and entry.type == "dir" and arcroot in (".", "/"):
+        return False
+    return not (entry.type == "dir" and entry.rel in skip)
 
 
 class Collect:
@@ -162,13 +169,14 @@ class Collect:
     def run(self, step: Any, inputs: Sequence[Any], ctx: StepContext) -> Any:
         scan: Scan = step.attachment
         arcroot: str = step.params["arcroot"]
+        skip = frozenset(step.params["skip"])
         filter_python: bool = step.params["filter"]
         index = FileIndex(ctx.store, scan.root)
         members: list[list[Any]] = []
         rels: list[str | None] = []
         racy = False
         for entry in scan.entries:
-            if not travels(entry, arcroot):
+            if not travels(entry, arcroot, skip):
                 continue
             name = arcname_join(arcroot, entry.rel)
             if entry.type == "file":

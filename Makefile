@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SDK_PYTHON ?= $(shell command -v python3.12 || ls $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | head -1)
+SDK_PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 python3.12 python3.13; do $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 SDK_VENV ?= .venv-sdk
 
 .PHONY: venv sdk-venv demo test lint fmt-check bench clean

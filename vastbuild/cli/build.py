@@ -180,7 +180,8 @@ def build(settings: Settings, paths: tuple[Path, ...], outdir: Path, artifact_fo
         }, indent=2))
         return
     for r in results:
-        click.echo(f"{r.hash}  {r.label} ({r.name}): {r.built_steps} steps run, "
+        steps = "step" if r.built_steps == 1 else "steps"
+        click.echo(f"{r.hash}  {r.label} ({r.name}): {r.built_steps} {steps} run, "
                    f"{r.cached_steps} cached")
         if settings.verbosity >= 0:
             for fmt, path in r.artifacts.items():

@@ -23,17 +23,22 @@ DEFAULT_AUTOSCALER_URL = "https://run.vast.ai"
 #: The autoscaling fields of the registration body, in the order the SDK's
 #: DeploymentConfig lays them out; the body follows this order whatever order
 #: the Vastfile set them in, so equal settings give equal bytes.
-AUTOSCALE_FIELDS: tuple[str, ...] = (
-    "cold_workers",
-    "max_workers",
-    "min_load",
-    "min_cold_load",
-    "target_util",
-    "cold_mult",
-    "max_queue_time",
-    "target_queue_time",
-    "inactivity_timeout",
-)
+#: The endpoint's autoscaling settings, in the SDK's field order, and the value
+#: each takes when a registration leaves it out: the defaults Vast documents for
+#: a new endpoint. That an update also resets an omitted setting to its default
+#: (rather than keeping the old value) is an assumption; see docs/deploy.md.
+AUTOSCALE_DEFAULTS: dict[str, float | int | None] = {
+    "cold_workers": 5,
+    "max_workers": 20,
+    "min_load": 0.0,
+    "min_cold_load": 0.0,
+    "target_util": 0.9,
+    "cold_mult": 2.5,
+    "max_queue_time": 30.0,
+    "target_queue_time": 10.0,
+    "inactivity_timeout": None,
+}
+AUTOSCALE_FIELDS: tuple[str, ...] = tuple(AUTOSCALE_DEFAULTS)
 
 
 def config_json(d: Deployment) -> bytes:

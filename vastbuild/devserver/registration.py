@@ -17,22 +17,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from vastbuild.wire import AUTOSCALE_DEFAULTS
+
 DEFAULT_TAG = "default"
 DEFAULT_STORAGE_GB = 50.0
 
-#: The endpoint's autoscaling settings and the value each takes when a
-#: registration leaves it out (the defaults Vast documents for new endpoints).
-AUTOSCALE_DEFAULTS: dict[str, float | int | None] = {
-    "cold_workers": 5,
-    "max_workers": 20,
-    "min_load": 0.0,
-    "min_cold_load": 0.0,
-    "target_util": 0.9,
-    "cold_mult": 2.5,
-    "max_queue_time": 30.0,
-    "target_queue_time": 10.0,
-    "inactivity_timeout": None,
-}
 _INTEGER_AUTOSCALE_FIELDS = frozenset({"cold_workers", "max_workers"})
 
 #: A content hash names a blob file on disk: letters, digits, ``_ . -`` only,

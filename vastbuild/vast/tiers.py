@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vastbuild.wire import AUTOSCALE_FIELDS
+from vastbuild.wire import AUTOSCALE_DEFAULTS, AUTOSCALE_FIELDS
 
 #: The server's ``action`` for each tier.
 ACTIONS: dict[int, str] = {
@@ -30,21 +30,6 @@ ACTIONS: dict[int, str] = {
     2: "soft_update",
     3: "hard_update",
     4: "created",
-}
-
-#: What an endpoint setting is when a registration leaves it out: the defaults
-#: Vast documents for a new endpoint. That an update resets an omitted setting
-#: to these (rather than keeping the old value) is an assumption: docs/deploy.md.
-ASSUMED_AUTOSCALE_DEFAULTS: dict[str, float | int | None] = {
-    "cold_workers": 5,
-    "max_workers": 20,
-    "min_load": 0.0,
-    "min_cold_load": 0.0,
-    "target_util": 0.9,
-    "cold_mult": 2.5,
-    "max_queue_time": 30.0,
-    "target_queue_time": 10.0,
-    "inactivity_timeout": None,
 }
 
 #: Content components: a change in any is a Tier 2 soft update.
@@ -342,7 +327,7 @@ def _compare_scaling(desired: Snapshot, server: ServerView, last: Snapshot | Non
             have = last.config[key]
         else:
             continue
-        default = ASSUMED_AUTOSCALE_DEFAULTS[key]
+        default = AUTOSCALE_DEFAULTS[key]
         if not _same_number(have, default):
             found.add(1, f"autoscale: {key} {_number(have)} → {_number(default)} (not set in "
                          "the Vastfile: the server's default)")

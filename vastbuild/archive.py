@@ -201,78 +201,80 @@ class ArchivePaths:
             top = "./" + path[2:].split("/", 1)[0]
             owner = self._reserved.get(top)
             if owner is not None and owner != origin:
+                where = f"{path} is" if path == top else f"{path} would land in {top}, which is"
                 raise VastbuildError(
-                    f"{path} would land in {top}, which vastbuild writes for "
-                    f"{owner.label}\n" + _line(path, member_type, origin, rel),
-                    _hint(origin, None, same_file=False))
+                    f"{where} reserved for {owner.label}\n"
+                    + _line(member_type, origin, rel, path),
+                    _hint([(origin, rel)]))
         taken = self._taken.get(path)
         if taken is not None:
             if taken[0] == "dir" and member_type == "dir":
                 return False
             first_type, first, first_rel = taken
-            same = first.source(first_rel) is not None and \
-                _same(first.source(first_rel), origin.source(rel))
+            same = _same(first.source(first_rel), origin.source(rel))
             raise VastbuildError(
                 f"two members at {path}: the worker would keep only the last\n"
-                + _line(path, first_type, first, first_rel) + "\n"
-                + _line(path, member_type, origin, rel),
-                _hint(first, origin, same_file=same))
+                + _line(first_type, first, first_rel) + "\n"
+                + _line(member_type, origin, rel),
+                _hint([(first, first_rel), (origin, rel)], same_file=same))
         if member_type != "dir" and path in self._below:
             inner, first, first_rel = self._below[path]
             raise VastbuildError(
                 f"{path} would be {_TYPE_WORDS[member_type]}, but the archive already "
-                f"holds {inner} below it\n" + _below_line(inner, first, first_rel) + "\n"
-                + _line(path, member_type, origin, rel),
-                _hint(first, origin, same_file=False))
-        parent = posixpath.dirname(path)
-        while parent not in (".", "/", "") and parent not in self._below:
+                f"holds {inner} below it\n" + _line(None, first, first_rel, inner) + "\n"
+                + _line(member_type, origin, rel, path),
+                _hint([(first, first_rel), (origin, rel)]))
+        parent = _parent(path)
+        while parent not in (".", "/") and parent not in self._below:
             holder = self._taken.get(parent)
             if holder is not None and holder[0] != "dir":
                 raise VastbuildError(
                     f"{path} would be extracted below {parent}, which is "
-                    f"{_TYPE_WORDS[holder[0]]}\n" + _line(parent, *holder) + "\n"
-                    + _line(path, member_type, origin, rel),
-                    _hint(holder[1], origin, same_file=False))
+                    f"{_TYPE_WORDS[holder[0]]}\n" + _line(*holder, parent) + "\n"
+                    + _line(member_type, origin, rel, path),
+                    _hint([(holder[1], holder[2]), (origin, rel)]))
             self._below[parent] = (path, origin, rel)
-            parent = posixpath.dirname(parent)
+            parent = _parent(parent)
         self._taken[path] = (member_type, origin, rel)
         return True
 
 
-def _line(path: str, member_type: MemberType, origin: Origin, rel: str | None) -> str:
-    source = origin.source(rel)
-    shown = f" ({source})" if source is not None else ""
-    return f"  - {path}: {_TYPE_WORDS[member_type]} from {origin.label}{shown}"
+def _parent(path: str) -> str:
+    """The folder of a normal archive path (``./a`` -> ``.``, ``/a`` -> ``/``; ``.``
+    itself -> ``.``): a string cut, which planning does for every member."""
+    head, slash, _ = path.rpartition("/")
+    return (head or "/") if slash else "."
 
 
-def _below_line(path: str, origin: Origin, rel: str | None) -> str:
+def _line(member_type: MemberType | None, origin: Origin, rel: str | None,
+          path: str | None = None) -> str:
+    """One source of a clash: ``  - [path: ]a file from ORIGIN (its file)``."""
     source = origin.source(rel)
-    shown = f" ({source})" if source is not None else ""
-    return f"  - {path}: from {origin.label}{shown}"
+    return "  - " + (f"{path}: " if path else "") + \
+        (f"{_TYPE_WORDS[member_type]} " if member_type else "") + f"from {origin.label}" + \
+        (f" ({source})" if source is not None else "")
 
 
 def _same(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and posixpath.normpath(a) == posixpath.normpath(b)
 
 
-def _hint(a: Origin, b: Origin | None, *, same_file: bool) -> str:
-    """What to do about a clash between ``a`` and ``b`` (``b`` None: ``a`` went into a
-    path vastbuild reserves)."""
-    origins = [a] if b is None else [a, b]
+def _hint(sources: Sequence[tuple[Origin, str | None]], same_file: bool = False) -> str:
+    """What to do about a clash between ``sources`` (members by origin and path inside
+    it; one source alone went into a path vastbuild reserves)."""
+    origins = [o for o, _ in sources]
     copies = sum(1 for o in origins if o.kind == "copy")
     fixes = []
-    if same_file:
+    if same_file and copies == 2:
         fixes.append("remove the COPY whose files the other already brings")
     if copies:
         fixes.append("give " + ("one of the COPYs" if copies == 2 else "the COPY")
                      + " another destination")
-    if any(o.kind == "copy" and o.folder for o in origins):
+    if any(o.kind == "copy" and o.folder and rel for o, rel in sources):
         fixes.append("leave the path out of the copied folder with a .vastignore pattern "
                      "(matched relative to each COPY's source)")
     if any(o.kind == "plugin" for o in origins):
         fixes.append("change the destination of the plugin's directive")
-    if not fixes:
-        fixes.append("rename one of the two paths")
     return fixes[0] if len(fixes) == 1 else ", ".join(fixes[:-1]) + ", or " + fixes[-1]
 
 

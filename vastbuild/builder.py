@@ -226,9 +226,9 @@ def _describe(target: TargetPlan, outcomes: dict[str, Outcome], api_url: str,
 
 
 def _executor(the_plan: Plan, ctx: StepContext) -> Executor:
-    """An executor that checks each target's plugin files as soon as all of them are
-    known, before any of them is packed: the content hash and the artifacts are
-    never made from an archive with two members at one path."""
+    """An executor that checks each target's plugin files as soon as the last of them
+    is known, before the steps that use it start: neither the content hash nor an
+    artifact is ever made from an archive with two members at one path."""
     waiting = {index: set(target.plugin_steps)
                for index, target in enumerate(the_plan.targets) if target.plugin_steps}
 

@@ -11,8 +11,8 @@ cuts and the collect keys need the listing) and reads none.
 Planning also proves that no two members of an archive take one path on the
 worker (:class:`~vastbuild.archive.ArchivePaths`): CODE's and the COPYs' members
 are known from the listing, plugin files once their steps have run
-(:func:`check_plugin_trees`, called by the builder before anything is packed
-from them).
+(:func:`check_plugin_trees`, called by the builder as soon as a target's last
+plugin step has finished, before anything is assembled or hashed).
 """
 
 from __future__ import annotations

@@ -48,30 +48,27 @@ STALE_RETRIES = 2
 
 
 @dataclass(frozen=True)
-class BuildResult:
+class HashResult:
+    """A target's content hash, its component hashes (for tier planning) and its
+    manifest (archive name -> what the member is), and how many steps ran."""
+
     label: str
     name: str
     tag: str
     hash: str
+    components: dict[str, str]
+    manifest: dict[str, str]
+    cached_steps: int
+    built_steps: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildResult(HashResult):
+    """A built target: its hash, and the artifacts, their sizes and the registration body."""
+
     artifacts: dict[str, Path]
     sizes: dict[str, int]
     deployment_config: dict[str, Any]
-    components: dict[str, str]
-    manifest: dict[str, str]
-    cached_steps: int
-    built_steps: int
-
-
-@dataclass(frozen=True)
-class HashResult:
-    label: str
-    name: str
-    tag: str
-    hash: str
-    components: dict[str, str]
-    manifest: dict[str, str]
-    cached_steps: int
-    built_steps: int
 
 
 @dataclass(frozen=True)
@@ -328,8 +325,10 @@ def _build_result(target: TargetPlan, the_plan: Plan, outcomes: dict[str, Outcom
         write_if_changed(outdir / f"{d.name}.deployment.json",
                          (json.dumps(config, indent=2) + "\n").encode())
     cached, built = _counts(the_plan.graph, _wanted_for_build(target), outcomes)
-    return BuildResult(d.label, d.name, d.tag, digest, artifacts, sizes, config, components,
-                       files, cached, built)
+    return BuildResult(label=d.label, name=d.name, tag=d.tag, hash=digest,
+                       components=components, manifest=files, cached_steps=cached,
+                       built_steps=built, artifacts=artifacts, sizes=sizes,
+                       deployment_config=config)
 
 
 def write_if_changed(path: Path, data: bytes) -> None:

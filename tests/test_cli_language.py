@@ -229,3 +229,15 @@ def test_fmt_console_script(svc: Path) -> None:
     assert console("fmt", "--check", "svc", cwd=svc.parent).returncode == 1
     assert console("fmt", "svc", cwd=svc.parent).returncode == 0
     assert console("fmt", "--check", "svc", cwd=svc.parent).returncode == 0
+
+
+@pytest.mark.parametrize(("flag", "coloured"), [("always", True), ("never", False),
+                                                ("auto", False)])
+def test_color_option_decides_escapes_off_a_terminal(svc: Path, flag: str,
+                                                     coloured: bool) -> None:
+    (svc / "Vastfile").write_text(CLEAN + "REQUIRE gpu_rams >= 48\n")
+    run = subprocess.run([str(CONSOLE_SCRIPT), "--color", flag, "check", "svc"],
+                         capture_output=True, text=True, env={**os.environ, "NO_COLOR": ""})
+    assert run.returncode == 1
+    assert "error[E042]" in run.stderr.replace("\x1b[31m", "").replace("\x1b[0m", "")
+    assert ("\x1b[" in run.stderr) is coloured

@@ -31,7 +31,7 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic], color: bool = False) ->
             if d.span.path not in sources:
                 sources[d.span.path] = _read_lines(d.span.path)
             lines = sources[d.span.path]
-        click.echo(render(d, lines, color=color), err=True)
+        click.echo(render(d, lines, color=color), err=True, color=color)
 
 
 def load_targets(paths: Sequence[Path], settings: Settings) -> list[Deployment]:
@@ -64,15 +64,13 @@ def _read_lines(path: str) -> list[str] | None:
         return None
 
 
-def run(command: click.Command) -> int:
+def run(command: click.Command, args: Sequence[str] | None = None) -> int:
     """Invoke the CLI and map every outcome onto the exit code contract."""
-    verbose = sum(a.count("v") for a in sys.argv[1:] if a.startswith("-") and
-                  not a.startswith("--") and set(a[1:]) <= {"v"}) + sys.argv.count("--verbose")
-    color = "--color=always" in sys.argv
+    ctx: click.Context | None = None
     try:
-        # without standalone mode, click returns the code of a command's
-        # `raise click.exceptions.Exit(code)` instead of raising it
-        status = command.main(standalone_mode=False)
+        ctx = command.make_context("vastbuild", list(sys.argv[1:] if args is None else args))
+        with ctx:
+            status = command.invoke(ctx)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         return 130
@@ -82,7 +80,7 @@ def run(command: click.Command) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except DiagnosticError as exc:
-        print_diagnostics(exc.diagnostics, color)
+        print_diagnostics(exc.diagnostics, _settings(ctx).color)
         return 1
     except UsageError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -96,10 +94,19 @@ def run(command: click.Command) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug: say so plainly, keep the traceback for -vv
-        if verbose >= 2:
+        if _settings(ctx).verbosity >= 2:
             traceback.print_exc()
         click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
                    "  = help: this is a bug in vastbuild; run again with -vv for details "
                    "and report it", err=True)
         return 1
     return status if type(status) is int else 0
+
+
+def _settings(ctx: click.Context | None) -> Settings:
+    """The global options, or plain defaults when the failure came before they were read."""
+    from vastbuild.cli import Settings
+
+    if ctx is not None and isinstance(ctx.obj, Settings):
+        return ctx.obj
+    return Settings(cache_dir=Path(), verbosity=0, color=False)

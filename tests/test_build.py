@@ -324,6 +324,7 @@ def test_special_files_are_an_error_naming_them(tmp_path: Path) -> None:
     with pytest.raises(VastbuildError, match=r"data/pipe is a named pipe") as info:
         one(d, tmp_path)
     assert ".vastignore" in str(info.value)
+    assert info.value.message.startswith(f"{root / 'Vastfile'}:1:1: ")  # the COPY that reads it
     (root / ".vastignore").write_text("pipe\n")
     assert "/app/data/a" in members(one(deployment(root, copies=[("data", "/app/data")]),
                                         tmp_path).artifacts["gz"])
@@ -380,6 +381,9 @@ def test_source_date_epoch_sets_every_mtime(package_project, tmp_path: Path,
     assert result.hash != plain
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     with pytest.raises(VastbuildError, match="SOURCE_DATE_EPOCH"):
+        hash_of(d, tmp_path)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(8 ** 11))  # would need a pax time record
+    with pytest.raises(VastbuildError, match="past the tar header's limit"):
         hash_of(d, tmp_path)
 
 

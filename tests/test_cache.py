@@ -15,6 +15,7 @@ from build_helpers import deployment, write_tree
 
 from vastbuild.builder import build, hash_targets
 from vastbuild.cache import CorruptEntry, Store
+from vastbuild.errors import VastbuildError
 from vastbuild.filestate import RACY_NS, FileDigest, FileIndex, read_file, stat_key
 
 
@@ -211,3 +212,38 @@ def test_two_processes_share_one_cache(tmp_path: Path) -> None:
     assert outputs[0][0] == outputs[1][0]
     for name in ("demo.tar.gz", "demo.tar.zst"):
         assert (tmp_path / "out0" / name).read_bytes() == (tmp_path / "out1" / name).read_bytes()
+
+
+def test_a_damaged_database_is_emptied_and_the_build_is_the_same(tmp_path: Path) -> None:
+    """A cache.db that is not a database any more is never trusted: the store starts
+    afresh, and the artifacts come out byte for byte as before."""
+    d = project(tmp_path)
+    cache = tmp_path / "cache"
+    (first,) = build([d], cache_dir=cache, outdir=tmp_path / "one")
+    database = next(cache.rglob("cache.db"))
+    for journal in database.parent.glob("cache.db-*"):  # its write-ahead log goes too
+        journal.unlink()
+    database.write_bytes(b"this is not SQLite at all" * 1000)
+    (second,) = build([d], cache_dir=cache, outdir=tmp_path / "two")
+    assert second.cached_steps == 0
+    assert {f: p.read_bytes() for f, p in second.artifacts.items()} == \
+        {f: p.read_bytes() for f, p in first.artifacts.items()}
+
+
+def test_a_database_the_store_cannot_open_is_an_error_that_says_what_to_do(
+        tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    Store(cache).close()
+    database = next(cache.rglob("cache.db"))
+    database.unlink()
+    database.mkdir()
+    with pytest.raises(VastbuildError) as caught:
+        Store(cache)
+    assert str(cache) in caught.value.message and "delete the folder" in (caught.value.hint or "")
+
+
+def test_an_index_of_a_tree_whose_name_is_not_utf8(store: Store) -> None:
+    root = os.fsdecode(b"/work/caf\xe9")
+    store.put_index(root, {"a": (1,)})
+    assert store.get_index(root) == {"a": (1,)}
+    assert store.get_index("/work/caf\\udce9") is None  # the escape's spelling is another name

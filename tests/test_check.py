@@ -3,6 +3,7 @@ error and warning it reports, with its position and message."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import textwrap
@@ -450,6 +451,20 @@ def test_e029_in_package_module(project: Path) -> None:
     assert d.span is not None and d.span.path.endswith("svc/pkg/model.py") and at(d)[0] == 1
 
 
+def test_e033_code_that_is_a_named_pipe_is_not_read(project: Path) -> None:
+    """Reading a pipe nobody writes would wait forever; the build refuses one anyway."""
+    os.mkfifo(project / "pipe.py")
+    [d] = only(project, "", "E033", base="DEPLOYMENT svc\nFROM img\nCODE pipe.py\n")
+    assert d.span is not None and d.span.path.endswith("pipe.py")
+    assert d.message.endswith("pipe.py is not a regular file")
+    package = project / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")  # no Deployment: the other modules are read
+    os.mkfifo(package / "model.py")
+    [d] = only(project, "", "E033", base="DEPLOYMENT svc\nFROM img\nCODE pkg\n")
+    assert d.message.endswith("pkg/model.py is not a regular file")
+
+
 # --- CODE and DEPLOYMENT ---------------------------------------------------------------------
 
 def test_e030_code_names_a_different_deployment(project: Path) -> None:
@@ -523,10 +538,24 @@ def test_e032_requirement_options_point_into_the_file(project: Path) -> None:
 
 def test_e033_wrong_kind_or_unreadable(project: Path) -> None:
     (project / "reqs").mkdir()
-    (project / "latin1.txt").write_bytes(b"caf\xe9\n")
+    (project / "latin1.txt").write_bytes(b"ok==1\ncaf\xe9\n")
     found = only(project, "PIP -r reqs\nPIP -r latin1.txt\n", "E033")
-    assert [(at(d), d.message.split(":")[0]) for d in found] == [
-        ((4, 8), "`reqs` is not a file"), ((5, 8), "cannot read `latin1.txt`")]
+    assert [(Path(d.span.path).name, at(d), d.message.split(" in ")[0]) for d in found] == [
+        ("latin1.txt", (2, 4), "invalid UTF-8 byte 0xE9"), ("Vastfile", (4, 8),
+                                                             "`reqs` is not a file")]
+    assert found[0].notes[0].span.line == 5  # the PIP -r that read it
+
+
+def test_e033_a_requirements_file_with_a_control_character(project: Path) -> None:
+    (project / "req.txt").write_bytes(b"torch\nnumpy\x00==1\n")
+    [d] = only(project, "PIP -r req.txt\n", "E033")
+    assert d.span.path.endswith("req.txt") and at(d) == (2, 6)
+    assert d.message.startswith("control character U+0000")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_requirement(project: Path) -> None:
+    (project / "req.txt").write_bytes(b"\xef\xbb\xbftorch\r\nnumpy\n")
+    assert ok(project, "PIP -r req.txt\n").pip_installs == ("torch", "numpy")
 
 
 def test_e034_env_key(project: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,19 @@ def test_deps_lists_every_input(project: Path) -> None:
     assert f"{project}/app.py:" in phony.splitlines()
 
 
+def test_deps_keeps_names_that_are_not_utf8_as_their_bytes(project: Path) -> None:
+    (project / "data" / os.fsdecode(b"caf\xe9.txt")).write_text("c")
+    result = run(project, "deps", ".", "-o", "demo.d", "--target", "dist/demo.tar.gz")
+    assert result.returncode == 0, result.stderr
+    assert f"{project}/data/caf\xe9.txt \\".encode("latin-1") in (project / "demo.d").read_bytes()
+
+
+def test_deps_needs_a_target(project: Path) -> None:
+    result = run(project, "deps", ".", "-o", "demo.d", "--target", "")
+    assert result.returncode == 2 and "--target is empty" in result.stderr
+    assert not (project / "demo.d").exists()
+
+
 def test_depfile_escaping() -> None:
     assert render("out.tgz", ["a b", "c$d", "e#f", "a b"]) == (
         "out.tgz: \\\n  a\\ b \\\n  c$$d \\\n  e\\#f\n\na\\ b:\nc$$d:\ne\\#f:\n")
@@ -133,9 +147,22 @@ def test_cache_commands(project: Path) -> None:
     assert "compressed chunks" in run(project, "cache", "stats").stdout
     assert run(project, "cache", "gc", "--max-size", "10M").returncode == 0
     assert run(project, "cache", "gc", "--max-size", "lots").returncode == 2
+    for huge in ("99999999999T", "9" * 400):  # more than SQLite's integers hold
+        too_large = run(project, "cache", "gc", "--max-size", huge)
+        assert too_large.returncode == 2 and "too large" in too_large.stderr
     assert run(project, "cache", "clear").returncode == 0
     stats = json.loads(run(project, "cache", "stats", "--json").stdout)
     assert sum(stats["entries"].values()) == 0
+
+
+def test_output_into_the_very_folder_a_copy_reads_is_refused(project: Path) -> None:
+    """The artifacts would travel in the next build, which would grow without end."""
+    result = run(project, "build", "-o", "data")
+    assert result.returncode == 2
+    assert "Vastfile:5:1: -o data is the folder this reads" in result.stderr
+    assert not (project / "data" / "demo.tar.gz").exists()
+    cache = vastbuild("--cache-dir", "data", "hash", cwd=project)
+    assert cache.returncode == 2 and "--cache-dir data is the folder" in cache.stderr
 
 
 def test_a_missing_path_is_a_usage_error(project: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from vastbuild.errors import VastbuildError
 from vastbuild.vast.client import (
     REDACTED,
     RetryPolicy,
@@ -316,3 +317,45 @@ def test_traced_bodies_hide_credentials_of_every_kind(server):
     assert '"max_workers": 2' in traced and '"name": "n"' in traced
     for secret in ("endpoint-token-5", "hunter2", '"policy": "p"'):
         assert secret not in traced
+
+
+def test_a_key_echoed_where_a_message_is_cut_is_redacted_whole(server):
+    """Messages are cut to 300 characters, traces to 2000: the key is taken out before
+    the cut, so no prefix of it survives a cut through its middle."""
+    url, script = server
+    echo = {"msg": "x" * 290 + f" {KEY} ", "pad": "y" * 1970 + KEY}
+    script.answers["GET /api/v0/deployments/"] = [(400, {}, echo)]
+    lines: list[str] = []
+    with pytest.raises(VastApiError) as caught:
+        client_for(url, trace=lines.append, trace_bodies=True).list_deployments()
+    shown = "\n".join([str(caught.value), *lines])
+    assert KEY[:6] not in shown
+
+
+@pytest.mark.parametrize("key", ["two\nlines", "caf\u00e9-key", "\ufeffbom-key", "with space"])
+def test_a_key_a_header_cannot_carry_is_refused_without_showing_it(key):
+    with pytest.raises(VastbuildError) as caught:
+        VastClient(key, api_url="http://127.0.0.1:1")
+    assert "key" in str(caught.value) and key.strip("\ufeff")[:3] not in str(caught.value)
+
+
+@pytest.mark.parametrize(("route", "answer", "call"), [
+    ("GET /api/v0/deployments/", {"deployments": [{"id": "abc", "name": "n"}]},
+     lambda c: c.list_deployments()),
+    ("PUT /api/v0/deployments/", {"action": "created", "deployment_id": 1, "endpoint_id": 2,
+                                  "upload_url": 12345, "upload_fields": {}},
+     lambda c: c.put_deployment({"name": "n"})),
+])
+def test_an_answer_of_the_wrong_shape_is_an_unexpected_answer(server, route, answer, call):
+    url, script = server
+    script.answers[route] = [(200, {}, answer)]
+    with pytest.raises(VastApiError, match="unexpected answer"):
+        call(client_for(url))
+
+
+def test_an_upload_url_no_client_can_parse_is_an_error_not_a_crash(server, tmp_path):
+    url, _ = server
+    tarball = tmp_path / "app.tar.gz"
+    tarball.write_bytes(b"x")
+    with pytest.raises(VastConnectionError):
+        client_for(url).upload("http://" + "a" * 300 + ".example/up", {"key": "k"}, tarball)

@@ -445,6 +445,20 @@ def test_diagnostics_render_with_caret() -> None:
     assert "                ^" in text
 
 
+def test_an_excerpt_shows_no_control_character_and_no_endless_line() -> None:
+    """A hostile file cannot drive the terminal (an escape sequence is shown as U+FFFD)
+    nor flood it (a 1 MB line is shown around its caret)."""
+    source = "ENV A=\x1b]0;title\x07\n"
+    text = render(one_error(source), source.split("\n"))
+    assert "\x1b" not in text and "\x07" not in text and "\ufffd]0;title" in text
+    source = "RUN " + "x" * 1_000_000 + "\n"
+    diagnostics = parse(source, "Vastfile")[1]
+    [shown] = [render(d, source.split("\n")).splitlines() for d in diagnostics]
+    line, caret = shown[2], shown[3]
+    assert len(line) < 200 and line.endswith("…")
+    assert line[caret.index("^")] == "x"
+
+
 # -- any well-formed line parses to the words it was built from ------------------------
 
 #: Words that look like something else somewhere in the grammar.

@@ -98,6 +98,11 @@ def test_content_change_without_a_local_record_says_which_files_are_unknown():
     assert "which files changed is unknown" in result.reasons[0]
 
 
+def test_a_file_hash_that_is_not_a_string_is_still_a_content_change():
+    result = plan(DESIRED, ServerView(record={**RECORD, "file_hash": 7}, endpoint=ENDPOINT))
+    assert result.tier == 2 and "file_hash 7 → aaaaaaaaaaaa" in result.reasons[0]
+
+
 def test_content_change_with_a_local_record_names_files_and_requirements():
     last = DESIRED
     new = replace(

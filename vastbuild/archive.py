@@ -299,6 +299,10 @@ def padded(size: int) -> int:
     return -(-size // BLOCK) * BLOCK
 
 
+#: the largest mtime a ustar header holds (eleven octal digits)
+MAX_USTAR_MTIME = 8 ** 11 - 1
+
+
 def source_date_epoch() -> int:
     """The mtime every member carries: ``$SOURCE_DATE_EPOCH`` when set, else 0."""
     value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
@@ -309,6 +313,10 @@ def source_date_epoch() -> int:
     except ValueError:
         raise VastbuildError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds",
                              "set it to a Unix time such as 1700000000, or unset it") from None
+    if epoch > MAX_USTAR_MTIME:  # a later time would need a pax record in every header
+        raise VastbuildError(f"SOURCE_DATE_EPOCH={value!r} is past the tar header's limit "
+                             f"({MAX_USTAR_MTIME})",
+                             "set it to a Unix time such as 1700000000, or unset it")
     return max(epoch, 0)
 
 

@@ -338,13 +338,20 @@ def write_if_changed(path: Path, data: bytes) -> None:
             return
     except OSError:
         pass
+    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.",
                                          delete=False) as handle:
+            temporary = handle.name
             handle.write(data)
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
-    except OSError as exc:
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException as exc:
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)  # a full disk or Ctrl-C leaves no half-written file
+        if not isinstance(exc, OSError):
+            raise
         raise VastbuildError(f"cannot write {path}: {exc.strerror or exc}",
-                             "choose another output folder with -o") from None
+                             "free some space, or choose another output folder with -o") \
+            from None

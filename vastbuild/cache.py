@@ -6,21 +6,27 @@ build would trust, and two vastbuild processes can share the folder. Every
 value is stored with the SHA-256 of its bytes and checked when it is read: an
 entry that does not match is deleted and reported as missing, so the caller
 rebuilds it instead of using it. Nothing in here is needed for correctness;
-deleting the folder only costs time.
+deleting the folder only costs time. So a store whose database is damaged is
+emptied and started afresh when it is opened, and any other failure of the
+folder (a full disk, a damaged page found later, no permission) is a
+:class:`~vastbuild.errors.VastbuildError` naming the folder, never a traceback.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 #: the store's own layout version: a new layout gets a new folder beside the old
 STORE_FOLDER = "store-v1"
@@ -71,19 +77,38 @@ class Store:
     def __init__(self, directory: Path):
         self.directory = directory
         self.artifacts = directory / ARTIFACTS_FOLDER
-        try:
+        with self._reporting():
             directory.mkdir(parents=True, exist_ok=True)
-            import diskcache  # imported here: commands that never open the cache skip it
+            try:
+                self._cache = self._open()
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise  # locked, full, unwritable: not damage, so nothing is deleted
+                # "file is not a database", "disk image is malformed": its entries cannot
+                # be trusted, and rebuilding them only costs time
+                shutil.rmtree(directory / STORE_FOLDER)
+                self._cache = self._open()
 
-            self._cache = diskcache.Cache(str(directory / STORE_FOLDER),
-                                          eviction_policy="least-recently-stored",
-                                          size_limit=DEFAULT_SIZE_LIMIT)
-        except OSError as exc:
+    def _open(self) -> Any:
+        import diskcache  # imported here: commands that never open the cache skip it
+
+        return diskcache.Cache(str(self.directory / STORE_FOLDER),
+                               eviction_policy="least-recently-stored",
+                               size_limit=DEFAULT_SIZE_LIMIT)
+
+    @contextmanager
+    def _reporting(self) -> Iterator[None]:
+        """Turn a failure of the folder or its database into an error that says what to do."""
+        try:
+            yield
+        except (OSError, sqlite3.Error) as exc:
             from vastbuild.errors import VastbuildError
 
-            raise VastbuildError(f"cannot use the cache folder {directory}: "
-                                 f"{exc.strerror or exc}",
-                                 "pass another one with --cache-dir or VASTBUILD_CACHE_DIR") \
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise VastbuildError(
+                f"cannot use the cache folder {self.directory}: {reason}",
+                "free some space, or delete the folder (it holds nothing that cannot be "
+                "rebuilt), or pass another one with --cache-dir or VASTBUILD_CACHE_DIR") \
                 from None
 
     def close(self) -> None:
@@ -92,23 +117,25 @@ class Store:
     # -- small values, checked on read -------------------------------------------------
 
     def _get(self, key: str) -> bytes | None:
-        found = self._cache.get(key, default=None, tag=True)
-        value, digest = found if found else (None, None)
-        if value is None:
-            return None
-        if not isinstance(value, bytes) or hashlib.sha256(value).hexdigest() != digest:
-            self._cache.delete(key)
-            return None
-        return value
+        with self._reporting():
+            found = self._cache.get(key, default=None, tag=True)
+            value, digest = found if found else (None, None)
+            if value is None:
+                return None
+            if not isinstance(value, bytes) or hashlib.sha256(value).hexdigest() != digest:
+                self._cache.delete(key)
+                return None
+            return value
 
     def _set(self, key: str, value: bytes, digest: str | None = None) -> None:
         # diskcache copies a file object in large pieces but a bytes value line by line
         # (binary data: thousands of writes), so larger values go in as files
         tag = digest or hashlib.sha256(value).hexdigest()
-        if len(value) < LARGE_VALUE:
-            self._cache.set(key, value, tag=tag)
-        else:
-            self._cache.set(key, io.BytesIO(value), read=True, tag=tag)
+        with self._reporting():
+            if len(value) < LARGE_VALUE:
+                self._cache.set(key, value, tag=tag)
+            else:
+                self._cache.set(key, io.BytesIO(value), read=True, tag=tag)
 
     def get_result(self, kind: str, key: str) -> bytes | None:
         """The stored result of the step of ``kind`` with ``key``, or None."""
@@ -118,13 +145,16 @@ class Store:
         self._set(f"step:{kind}:{key}", value)
 
     def drop_result(self, kind: str, key: str) -> None:
-        self._cache.delete(f"step:{kind}:{key}")
+        with self._reporting():
+            self._cache.delete(f"step:{kind}:{key}")
 
     def put_content(self, data: bytes) -> str:
         """Store generated file content (config.json, plugin output) by its SHA-256."""
         digest = hashlib.sha256(data).hexdigest()
         key = f"cas:{digest}"
-        if key not in self._cache:
+        with self._reporting():
+            known = key in self._cache
+        if not known:
             self._set(key, data, digest)
         return digest
 
@@ -133,7 +163,7 @@ class Store:
 
     def get_index(self, root: str) -> dict[str, tuple] | None:
         """The file index of a tree (one read for the whole tree)."""
-        data = self._get(f"files:{root}")
+        data = self._get(_index_key(root))
         if data is None:
             return None
         try:
@@ -143,12 +173,13 @@ class Store:
         return index if isinstance(index, dict) else None
 
     def put_index(self, root: str, index: dict[str, tuple]) -> None:
-        self._set(f"files:{root}", pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+        self._set(_index_key(root), pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
 
     # -- blobs: compressed chunks, possibly large, streamed --------------------------
 
     def has_blob(self, name: str) -> bool:
-        return f"blob:{name}" in self._cache
+        with self._reporting():
+            return f"blob:{name}" in self._cache
 
     def put_blob(self, name: str, source: BinaryIO | bytes, digest: str) -> None:
         """Store a compressed chunk with the SHA-256 of its bytes (``source`` is a
@@ -156,16 +187,20 @@ class Store:
         if isinstance(source, bytes):
             self._set(f"blob:{name}", source, digest)
         else:
-            self._cache.set(f"blob:{name}", source, read=True, tag=digest)
+            with self._reporting():
+                self._cache.set(f"blob:{name}", source, read=True, tag=digest)
 
     def drop_blob(self, name: str) -> None:
-        self._cache.delete(f"blob:{name}")
+        with self._reporting():
+            self._cache.delete(f"blob:{name}")
 
     def copy_blob(self, name: str, out: BinaryIO, hasher: hashlib._Hash | None = None) -> int:
         """Append the blob to ``out`` and return its length. Raises :class:`KeyError`
         when it is missing and :class:`CorruptEntry` (after deleting it) when its
-        bytes do not match their digest."""
-        found = self._cache.get(f"blob:{name}", default=None, read=True, tag=True)
+        bytes do not match their digest. A failure to write ``out`` is the caller's
+        OSError; a failure to read the cache is reported as the cache's."""
+        with self._reporting():
+            found = self._cache.get(f"blob:{name}", default=None, read=True, tag=True)
         handle, digest = found if found else (None, None)
         if handle is None:
             raise KeyError(name)
@@ -174,7 +209,11 @@ class Store:
         check = hashlib.sha256()
         length = 0
         with handle:
-            while piece := handle.read(1 << 20):
+            while True:
+                with self._reporting():
+                    piece = handle.read(1 << 20)
+                if not piece:
+                    break
                 check.update(piece)
                 if hasher is not None:
                     hasher.update(piece)
@@ -189,14 +228,15 @@ class Store:
 
     def stats(self) -> StoreStats:
         entries = {label: 0 for label in _KINDS.values()}
-        for key in self._cache.iterkeys():
-            label = _KINDS.get(str(key).split(":", 1)[0])
-            if label:
-                entries[label] += 1
-        files = list(self._artifact_files())
-        return StoreStats(self.directory, entries, self._cache.volume(),
-                          int(self._cache.size_limit), len(files),
-                          sum(f.stat().st_size for f in files))
+        with self._reporting():
+            for key in self._cache.iterkeys():
+                label = _KINDS.get(str(key).split(":", 1)[0])
+                if label:
+                    entries[label] += 1
+            files = list(self._artifact_files())
+            return StoreStats(self.directory, entries, self._cache.volume(),
+                              int(self._cache.size_limit), len(files),
+                              sum(f.stat().st_size for f in files))
 
     def _artifact_files(self) -> Iterator[Path]:
         if self.artifacts.is_dir():
@@ -206,12 +246,13 @@ class Store:
         """Evict least recently used entries down to ``max_size`` bytes (default: the
         store's limit) and delete cached artifacts unused for ``max_age`` seconds.
         Returns (entries evicted, artifacts deleted)."""
-        evicted = self._cache.expire()
-        if max_size is not None:
-            self._cache.reset("size_limit", max_size)
-        evicted += self._cache.cull()
-        if max_size is not None:
-            self._cache.reset("size_limit", DEFAULT_SIZE_LIMIT)
+        with self._reporting():
+            evicted = self._cache.expire()
+            if max_size is not None:
+                self._cache.reset("size_limit", max_size)
+            evicted += self._cache.cull()
+            if max_size is not None:
+                self._cache.reset("size_limit", DEFAULT_SIZE_LIMIT)
         deleted = 0
         now = time.time()
         for path in self._artifact_files():
@@ -226,8 +267,24 @@ class Store:
 
     def clear(self) -> int:
         """Delete every entry and every cached artifact; returns the entries deleted."""
-        count = self._cache.clear()
+        with self._reporting():
+            try:
+                count = self._cache.clear()
+            except sqlite3.DatabaseError:  # damage found past the first pages: start afresh
+                self._cache.close()
+                shutil.rmtree(self.directory / STORE_FOLDER)
+                self._cache, count = self._open(), 0
         if self.artifacts.is_dir():
             shutil.rmtree(self.artifacts, ignore_errors=True)
         return count
 
+
+def _index_key(root: str) -> str:
+    """The key of a tree's file index. SQLite keeps keys as UTF-8 text, so a root whose
+    name is not UTF-8 (surrogate escapes) is spelled in JSON's escapes, which cannot
+    meet an absolute path's own spelling."""
+    try:
+        root.encode("utf-8")
+    except UnicodeEncodeError:
+        root = json.dumps(root)
+    return f"files:{root}"

@@ -283,11 +283,19 @@ def _requirement_lines(path: Path, word: nodes.Word, context: CheckContext,
     there and are errors in the file, at their line."""
     shown = context.display_path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        diagnostics.append(error("E033", f"cannot read `{word.text}`: {exc}", word.span,
-                                 "a requirements file is UTF-8 text"))
+        data = path.read_bytes()
+    except OSError as exc:
+        diagnostics.append(error("E033", f"cannot read `{word.text}`: {exc.strerror or exc}",
+                                 word.span, "check the file's permissions"))
         return []
+    not_text = _not_text(data, shown)
+    if not_text is not None:
+        message, span = not_text
+        diagnostics.append(error("E033", message, span, "a requirements file is UTF-8 text",
+                                 [Note(word.span, "read by this PIP -r")]))
+        return []
+    # pip reads a file that starts with a byte order mark without it: so does this
+    text = data.decode("utf-8-sig")
     lines: list[str] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         content = re.split(r"(?:^|\s)#", raw, maxsplit=1)[0]
@@ -306,6 +314,30 @@ def _requirement_lines(path: Path, word: nodes.Word, context: CheckContext,
             continue
         lines.append(line)
     return lines
+
+
+#: characters no requirement holds: C0 controls but tab and line ends, and DEL
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _not_text(data: bytes, shown: str) -> tuple[str, Span] | None:
+    """Where a requirements file stops being text: an invalid UTF-8 byte or a control
+    character (a NUL cannot even be passed to the installer as an argument)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        line_start = before.rfind(b"\n") + 1
+        col = len(before[line_start:].decode("utf-8", "replace")) + 1
+        return (f"invalid UTF-8 byte 0x{data[exc.start]:02X} in {shown}",
+                Span.point(shown, before.count(b"\n") + 1, col))
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    before = text[:found.start()]
+    col = found.start() - (before.rfind("\n") + 1) + 1
+    return (f"control character U+{ord(found.group()):04X} in {shown}",
+            Span.point(shown, before.count("\n") + 1, col))
 
 
 def _apt(directives: Sequence[nodes.Directive]) -> tuple[str, ...]:

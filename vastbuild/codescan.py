@@ -63,6 +63,9 @@ def scan_code(path: Path, kind: Literal["module", "package"],
 def _scan_file(path: Path, display: Callable[[Path], str]
                ) -> tuple[list[DeploymentCall], list[Diagnostic]]:
     shown = display(path)
+    if not path.is_file():  # a named pipe would block the read; the build refuses it anyway
+        return [], [error("E033", f"{shown} is not a regular file", Span.point(shown, 1, 1),
+                          "the worker imports CODE: make it a Python file")]
     try:
         source = path.read_bytes()
     except OSError as exc:

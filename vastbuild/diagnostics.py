@@ -7,6 +7,7 @@ raises :class:`DiagnosticError` carrying the diagnostics gathered so far.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -90,6 +91,11 @@ def sort_key(d: Diagnostic) -> tuple:
     return (span.path, span.line, span.col) if span else ("", 0, 0)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: the most characters of a source line an excerpt shows
+EXCERPT_WIDTH = 160
+
+
 def render(d: Diagnostic, source_lines: Sequence[str] | None = None,
            color: bool = False) -> str:
     """Format a diagnostic as compilers do: location, message, source line, caret, help.
@@ -118,12 +124,21 @@ def _excerpt(span: Span, lines: Sequence[str], tint: str, gutter: str,
              reset: str) -> list[str]:
     if not 1 <= span.line <= len(lines):
         return []
-    text = lines[span.line - 1].replace("\t", " ")
+    # one character for one, so the caret stays under its column; a control character
+    # from the file never reaches the terminal, where an escape sequence would act
+    text = _CONTROL.sub("\ufffd", lines[span.line - 1].replace("\t", " "))
     number = str(span.line)
     pad = " " * len(number)
     end = span.end_col if span.end_line == span.line else len(text) + 1
-    width = max(1, end - span.col)
-    caret = " " * (span.col - 1) + "^" * width
+    col = span.col
+    if len(text) > EXCERPT_WIDTH:  # a minified or binary line: show the part that matters
+        start = max(0, min(col - 1 - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
+        text = ("…" if start else "") + text[start:start + EXCERPT_WIDTH] + \
+            ("…" if start + EXCERPT_WIDTH < len(text) else "")
+        shift = start - (1 if start else 0)
+        col, end = col - shift, min(end - shift, len(text) + 1)
+    width = max(1, end - col)
+    caret = " " * (col - 1) + "^" * width
     return [
         f"{gutter}{pad} |{reset}",
         f"{gutter}{number} |{reset} {text}",

@@ -21,8 +21,8 @@ DEPENDS_ON_ABSENCE = frozenset({"E020", "E030"})
 
 
 def find_vastfile(path: Path) -> Path:
-    """``path`` itself when it is a file, ``path/Vastfile`` when it is a folder holding
-    one; otherwise a :class:`VastbuildError` that says what is missing."""
+    """``path`` itself when it is a regular file, ``path/Vastfile`` when it is a folder
+    holding one; otherwise a :class:`VastbuildError` that says what is missing."""
     # os.path's tests answer False for any OSError (a name too long, say)
     if os.path.isdir(path):
         candidate = path / VASTFILE
@@ -30,8 +30,15 @@ def find_vastfile(path: Path) -> Path:
             return candidate
         raise VastbuildError(f"no {VASTFILE} in {path}",
                              f"create {candidate}, or name the Vastfile to use")
-    if os.path.exists(path):
+    if os.path.isfile(path):
         return path
+    if os.path.exists(path):  # reading a named pipe or a device could wait forever
+        raise VastbuildError(f"{path} is not a regular file",
+                             "name a Vastfile, or a folder that holds one")
+    if os.path.islink(path):
+        raise VastbuildError(f"{path} is a symbolic link to {os.readlink(path)}, which does "
+                             "not exist (or is a loop of links)",
+                             "point the link at a Vastfile, or name the Vastfile itself")
     raise VastbuildError(f"{path} does not exist",
                          "name a Vastfile, or a folder that holds one")
 

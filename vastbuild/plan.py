@@ -34,7 +34,7 @@ from vastbuild.archive import (
     arcname_join,
     plan_chunks,
 )
-from vastbuild.errors import VastbuildError
+from vastbuild.errors import UsageError, VastbuildError
 from vastbuild.graph import BuildGraph
 from vastbuild.ignore import IgnoreRules, load_rules
 from vastbuild.model import Deployment
@@ -125,17 +125,17 @@ class _Planner:
         trees = [self._config(config)]
         code_root = DEPLOYMENT_PACKAGE if d.code.kind == "package" else DEPLOYMENT_MODULE
         trees.append(self._collect("code", d.code.path, code_root, True, rules, exclude, inputs,
-                                   paths, code_origin))
+                                   str(d.code.span), paths, code_origin))
         for copy in d.copies:
             src = _shown(d, copy.src)
             origin = Origin("copy", f"COPY {src} {copy.dst} at {copy.span}", root=src,
                             folder=copy.src.is_dir())
             trees.append(self._collect("copy", copy.src, copy_arcroot(copy.dst), False, rules,
-                                       exclude, inputs, paths, origin))
+                                       exclude, inputs, str(copy.span), paths, origin))
         requirements = []
         for req in d.requirements_files:
             tree = self._collect("requirements", req.path, _label(d, req.path), False, None,
-                                 exclude, inputs)
+                                 exclude, inputs, str(req.span))
             requirements.append((req.path, tree.step))
         for kind in self._plugins:
             for params in kind.plan(d) or ():
@@ -171,18 +171,30 @@ class _Planner:
 
     def _collect(self, role: str, src: Path, arcroot: str, filter_python: bool,
                  rules: IgnoreRules | None, exclude: set[str], inputs: list[str],
-                 paths: ArchivePaths | None = None, origin: Origin | None = None) -> Tree:
+                 where: str, paths: ArchivePaths | None = None,
+                 origin: Origin | None = None) -> Tree:
         """The collect step of one tree; with ``paths`` (a tree that travels), its
         members are recorded there, folders already in the archive are left out of
-        the tree, and the tree is cut into chunks."""
+        the tree, and the tree is cut into chunks. ``where`` is the directive that
+        reads the tree (``path:line:col``), which an error in the tree names."""
         root = os.fspath(src)
+        for option, folder in (("-o", self.outdir), ("--cache-dir", self.cache_dir)):
+            # a folder below the tree is left out of it; the tree itself cannot be
+            if folder is not None and os.path.realpath(folder) == os.path.realpath(root):
+                raise UsageError(f"{where}: {option} {folder} is the folder this reads, so "
+                                 "each build would carry the output of the last one",
+                                 f"give {option} a folder outside it, or one inside it "
+                                 "(which is left out)")
         inside = tuple(sorted(e for e in exclude if e.startswith(root.rstrip("/") + "/")))
         applied = rules if rules is not None and os.path.isdir(root) else None
         rules_digest = applied.digest if applied else ""
         cache_key = (root, rules_digest, inside)
         scan = self._scans.get(cache_key)
         if scan is None:
-            scan = self._scans[cache_key] = scan_tree(src, rules=applied, exclude=inside)
+            try:
+                scan = self._scans[cache_key] = scan_tree(src, rules=applied, exclude=inside)
+            except VastbuildError as exc:
+                raise VastbuildError(f"{where}: {exc.message}", exc.hint) from None
         inputs.extend(scan.files())
         params: dict[str, Any] = {"path": root, "arcroot": arcroot, "filter": filter_python,
                                   "rules": rules_digest, "exclude": list(inside), "skip": []}

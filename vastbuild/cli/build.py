@@ -202,10 +202,13 @@ def deps(settings: Settings, path: Path, output: Path, make_target: str) -> None
     from vastbuild.depfile import render
     from vastbuild.plan import plan
 
+    if not make_target.strip():
+        raise UsageError("--target is empty", "name the file make builds, e.g. dist/app.tar.gz")
     (model,) = load_targets((path,), settings)
     outdir = Path(make_target).parent.resolve()
     (target,) = plan([model], cache_dir=settings.cache_dir, outdir=outdir).targets
-    write_if_changed(output, render(make_target, target.inputs).encode())
+    # file names that are not UTF-8 go back to the bytes they are on disk, which make reads
+    write_if_changed(output, os.fsencode(render(make_target, target.inputs)))
 
 
 @click.group()
@@ -278,7 +281,10 @@ def _parse_size(text: str) -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", text, re.IGNORECASE)
     if not match:
         raise UsageError(f"--max-size {text!r} is not a size", "write e.g. 500M or 2G")
-    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    size = float(match.group(1)) * _UNITS[match.group(2).upper()]
+    if size >= 1 << 63:  # the cache keeps its limit as a 64-bit SQLite integer
+        raise UsageError(f"--max-size {text!r} is too large", "write e.g. 500M or 2G")
+    return int(size)
 
 
 def _bytes(count: int) -> str:

@@ -34,12 +34,21 @@ PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 
 def _http_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """An http(s) URL with a host, without a trailing slash (usage error otherwise)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(f"{value!r} is not an http(s)://host[:port] URL")
-    if parts.username or parts.password or parts.query:
-        raise click.BadParameter("give the URL without credentials or a query string; "
-                                 "the API key goes in $VAST_API_KEY or --api-key-file")
+    wrong = click.BadParameter(f"{value!r} is not an http(s)://host[:port] URL")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
+        if not parts.hostname:
+            raise wrong
+        parts.hostname.encode("idna")  # raises UnicodeError for an empty or too long label
+    except (ValueError, UnicodeError):
+        raise wrong from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise wrong
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise click.BadParameter("give the URL without credentials, a query string or a "
+                                 "fragment; the API key goes in $VAST_API_KEY or "
+                                 "--api-key-file")
     return value.rstrip("/")
 
 
@@ -189,7 +198,7 @@ def _api_key(api_key_file: Path | None) -> str:
     hint = "export VAST_API_KEY=..., or pass --api-key-file FILE"
     if api_key_file is not None:
         try:
-            text = api_key_file.read_text(encoding="utf-8")
+            text = api_key_file.read_text(encoding="utf-8-sig")  # as an editor may save it
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
             raise UsageError(f"--api-key-file {api_key_file}: {reason}", hint) from None

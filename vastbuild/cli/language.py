@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from vastbuild.cli import Settings
-from vastbuild.cli.output import print_diagnostics
+from vastbuild.cli.output import print_diagnostics, printable
 from vastbuild.diagnostics import Diagnostic, DiagnosticError, has_errors
 from vastbuild.errors import VastbuildError
 
@@ -55,7 +55,7 @@ def check(settings: Settings, paths: tuple[Path, ...]) -> None:
         try:
             model, diagnostics = check_path(path)
         except VastbuildError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {printable(str(exc))}", err=True)
             status = max(status, EXIT_USAGE)
             continue
         print_diagnostics(diagnostics, settings.color)
@@ -86,7 +86,7 @@ def fmt(settings: Settings, check_only: bool, paths: tuple[Path, ...]) -> None:
         try:
             vastfile = find_vastfile(path)
         except VastbuildError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {printable(str(exc))}", err=True)
             status = max(status, EXIT_USAGE)
             continue
         try:
@@ -96,7 +96,9 @@ def fmt(settings: Settings, check_only: bool, paths: tuple[Path, ...]) -> None:
             status = max(status, EXIT_INPUT)
             continue
         except OSError as exc:
-            click.echo(f"error: cannot rewrite {vastfile}: {exc.strerror or exc}", err=True)
+            click.echo(f"error: cannot rewrite {printable(str(vastfile))}: "
+                       f"{exc.strerror or exc}\n  = help: the file is unchanged; make its "
+                       "folder writable or free some space, then run fmt again", err=True)
             status = max(status, EXIT_INPUT)
             continue
         if changed and check_only:

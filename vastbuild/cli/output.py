@@ -6,6 +6,7 @@ traceback is never shown unless ``-vv`` asked for it.
 
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from collections.abc import Iterable, Sequence
@@ -57,8 +58,22 @@ def load_targets(paths: Sequence[Path], settings: Settings) -> list[Deployment]:
     return models
 
 
+def printable(text: str) -> str:
+    """An error message fit for a terminal: a control character that came from a file
+    name or a server's answer is shown as U+FFFD instead of acting as an escape
+    sequence; line breaks stay, as the help line needs them."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
 def _read_lines(path: str) -> list[str] | None:
+    """The file's lines for source excerpts; None when it cannot be shown (reading a
+    named pipe or a device could wait forever)."""
     try:
+        if not Path(path).is_file():
+            return None
         return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
@@ -83,10 +98,10 @@ def run(command: click.Command, args: Sequence[str] | None = None) -> int:
         print_diagnostics(exc.diagnostics, _settings(ctx).color)
         return 1
     except UsageError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {printable(str(exc))}", err=True)
         return 2
     except VastbuildError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {printable(str(exc))}", err=True)
         return 1
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

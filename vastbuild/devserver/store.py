@@ -132,9 +132,14 @@ class Store:
             self._db.execute("PRAGMA busy_timeout=5000")
             self._create_schema()
         except (OSError, sqlite3.Error) as exc:
+            damaged = isinstance(exc, sqlite3.DatabaseError) and \
+                not isinstance(exc, sqlite3.OperationalError)
             raise VastbuildError(
                 f"cannot use the data folder {data_dir}: {exc}",
-                hint="pass --data with a folder this user can create and write") from exc
+                hint=f"move {data_dir / 'state.sqlite3'} aside to start from an empty state "
+                     "(give the API keys again), or pass --data with another folder"
+                if damaged else "pass --data with a folder this user can create and write") \
+                from exc
         self._lock = threading.Lock()
 
     def close(self) -> None:

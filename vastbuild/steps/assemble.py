@@ -73,9 +73,13 @@ class Assemble:
                 os.replace(handle.name, path)
                 index.remember(file, stat_key(os.stat(path)), FileDigest(digest, length),
                                now_ns())
-        except BaseException:
+        except BaseException as exc:
             if os.path.exists(handle.name):
                 os.unlink(handle.name)
+            if isinstance(exc, OSError):  # the cache reports its own failures otherwise
+                raise VastbuildError(f"cannot write {path}: {exc.strerror or exc}",
+                                     "free some space, or choose another output folder "
+                                     "with -o") from None
             raise
         return {"path": path, "sha256": digest, "length": length}
 

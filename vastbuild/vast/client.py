@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder
+from urllib3.exceptions import LocationValueError
 
 from vastbuild import __version__
 from vastbuild.errors import VastbuildError
@@ -39,6 +41,8 @@ Trace = Callable[[str], None]
 BodyOpener = Callable[[], AbstractContextManager[tuple[Any, dict[str, str]]]]
 
 REDACTED = "<redacted>"
+#: what an API key may hold: the printable ASCII an HTTP header carries as is
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 #: Socket reads and writes of this size move a large upload with few system calls.
 UPLOAD_BLOCK_SIZE = 1 << 20
 
@@ -117,6 +121,12 @@ class VastClient:
     ):
         if not api_key:
             raise VastbuildError("no API key", "set $VAST_API_KEY or pass --api-key-file")
+        if not _HEADER_SAFE.fullmatch(api_key):  # said without the key, which would leak
+            raise VastbuildError(
+                "the API key holds white space, a control character or a non-ASCII "
+                "character, which an HTTP header cannot carry",
+                "check $VAST_API_KEY or the file given to --api-key-file: a Vast API key "
+                "is one word of plain ASCII characters")
         self._api_key = api_key
         self.api_url = api_url.rstrip("/")
         self.autoscaler_url = autoscaler_url.rstrip("/")
@@ -156,7 +166,7 @@ class VastClient:
                 deployment_id=int(doc["deployment_id"]),
                 endpoint_id=int(doc["endpoint_id"]),
                 workergroup_id=_optional_int(doc.get("workergroup_id")),
-                upload_url=doc.get("upload_url") or None,
+                upload_url=_upload_url(doc.get("upload_url")),
                 upload_fields={str(k): str(v) for k, v in fields.items()}
                 if isinstance(fields, dict) else None,
                 evicted_versions=list(doc.get("evicted_versions") or []),
@@ -166,8 +176,15 @@ class VastClient:
 
     def list_deployments(self) -> list[dict[str, Any]]:
         """Every deployment this key owns."""
-        return _list(self._api("GET", self.api_url, "/api/v0/deployments/"), "deployments",
-                     "GET /api/v0/deployments/")
+        what = "GET /api/v0/deployments/"
+        deployments = _list(self._api("GET", self.api_url, "/api/v0/deployments/"),
+                            "deployments", what)
+        try:
+            for deployment in deployments:
+                _optional_int(deployment.get("id"))
+        except (TypeError, ValueError):
+            raise _unexpected(what, "a deployment's id is not a number") from None
+        return deployments
 
     def get_deployment(self, deployment_id: int) -> dict[str, Any]:
         """The full record of one deployment (image, env, search_params, file_hash, ttl...)."""
@@ -314,7 +331,8 @@ class VastClient:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure = f"connection failed: {_reason(exc)}"
                 response = None
-            except requests.RequestException as exc:  # a URL requests cannot use: no retry
+            except (requests.RequestException, LocationValueError) as exc:
+                # a URL requests cannot use (the server's upload URL too): no retry
                 raise VastConnectionError(
                     self.redact(f"{method} {shown}: {_reason(exc)}"),
                     "give the URLs as http(s)://host[:port] (--api-url, --autoscaler-url)"
@@ -323,7 +341,7 @@ class VastClient:
                 elapsed = (time.monotonic() - started) * 1000
                 self._say(f"< {response.status_code} {method} {shown} ({elapsed:.0f} ms, "
                           f"{len(response.content)} bytes)"
-                          + (f": {_masked_json(response.text)[:2000]}"
+                          + (f": {self.redact(_masked_json(response.text))[:2000]}"
                              if self._trace_bodies else ""))
                 if response.status_code != 429 and response.status_code < 500:
                     return response
@@ -360,14 +378,14 @@ class VastClient:
             doc = None
         if isinstance(doc, dict):
             return self._server_message(doc)
-        text = " ".join(response.text.split())
-        return self.redact(text[:300]) or response.reason or "no message"
+        text = " ".join(self.redact(response.text).split())  # redacted before it is cut
+        return text[:300] or response.reason or "no message"
 
     def _server_message(self, doc: dict[str, Any]) -> str:
         for key in ("msg", "error", "detail", "message"):
             if isinstance(doc.get(key), str) and doc[key]:
-                return self.redact(doc[key][:300])
-        return self.redact(json.dumps(doc)[:300])
+                return self.redact(doc[key])[:300]
+        return self.redact(json.dumps(doc))[:300]
 
     def _say(self, line: str) -> None:
         if self._trace is not None:
@@ -410,6 +428,15 @@ def _list(doc: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None or value == "" else int(value)
+
+
+def _upload_url(value: Any) -> str | None:
+    """The registration's upload URL: absent, or a string (TypeError otherwise)."""
+    if not value:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("'upload_url' is not a string")
+    return value
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -388,8 +388,8 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-def _short(digest: str) -> str:
-    return digest[:12]
+def _short(digest: Any) -> str:
+    return str(digest)[:12]  # the server's file_hash may be anything
 
 
 def _optional_int(value: Any) -> int | None:

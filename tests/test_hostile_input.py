@@ -1,0 +1,182 @@
+"""The console script against hostile input and a hostile machine: named pipes where
+files belong, a full disk, file names that are not UTF-8, escape sequences in files,
+a Ctrl-C halfway. Every run ends with a message that says where and what to do and
+the documented exit code, never a traceback, a hang or a half-written file."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from build_helpers import write_tree
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "vastbuild"
+APP = "from vastai.serverless.remote import Deployment\n\napp = Deployment(name='svc')\n"
+VASTFILE = "DEPLOYMENT svc\nFROM img\nCODE app.py\nCOPY data /app/data\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A workspace whose Vastfile copies 2 MB that do not compress."""
+    root = tmp_path / "ws"
+    write_tree(root, {"vastbuild.toml": "", "app.py": APP, "Vastfile": VASTFILE,
+                      "data/noise.bin": os.urandom(2 << 20)})
+    return root
+
+
+def vastbuild(*args: str, cwd: Path, limit: int | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The console script; ``limit`` caps the size of any file it writes (RLIMIT_FSIZE),
+    which fails a write the way a full disk does (Python ignores SIGXFSZ)."""
+    preexec: Callable[[], None] | None = None
+    if limit is not None:
+        def preexec() -> None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    result = subprocess.run([str(CONSOLE_SCRIPT), "--color", "never", *args], cwd=cwd,
+                            capture_output=True, text=True, errors="surrogateescape",
+                            timeout=60, preexec_fn=preexec,
+                            env={**os.environ, **(env or {})})
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, \
+        result.stderr
+    return result
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files a failed write left behind."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) \
+        if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("command", [("check",), ("fmt",), ("hash",), ("build", "-o", "out")])
+def test_a_vastfile_that_is_a_named_pipe_is_refused_not_waited_on(tmp_path: Path,
+                                                                   command: tuple[str, ...]
+                                                                   ) -> None:
+    os.mkfifo(tmp_path / "Vastfile")
+    result = vastbuild(*command, "Vastfile", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Vastfile is not a regular file" in result.stderr and "help:" in result.stderr
+
+
+def test_a_vastfile_link_that_leads_nowhere_says_so(tmp_path: Path) -> None:
+    (tmp_path / "gone").symlink_to("missing")
+    (tmp_path / "loop").symlink_to("loop")
+    result = vastbuild("check", "gone", "loop", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "gone is a symbolic link to missing, which does not exist" in result.stderr
+    assert "loop is a symbolic link to loop" in result.stderr
+
+
+def test_code_that_is_a_named_pipe_is_reported_with_its_path(project: Path) -> None:
+    (project / "app.py").unlink()
+    os.mkfifo(project / "app.py")
+    result = vastbuild("check", cwd=project)
+    assert result.returncode == 1
+    assert "app.py:1:1: error[E033]: app.py is not a regular file" in result.stderr
+
+
+def test_a_full_disk_under_the_cache_is_an_error_naming_the_folder(project: Path) -> None:
+    result = vastbuild("--cache-dir", "cache", "build", "-o", "out", cwd=project,
+                       limit=256 << 10)
+    assert result.returncode == 1
+    assert "cannot use the cache folder cache" in result.stderr
+    assert "free some space" in result.stderr
+    assert leftovers(project / "out") == []
+
+
+def test_a_full_disk_under_the_output_leaves_no_half_written_artifact(project: Path) -> None:
+    assert vastbuild("--cache-dir", "cache", "build", "-o", "warm", cwd=project).returncode == 0
+    result = vastbuild("--cache-dir", "cache", "build", "-o", "out", cwd=project,
+                       limit=256 << 10)
+    assert result.returncode == 1
+    assert "cannot write out/svc.tar" in result.stderr and "-o" in result.stderr
+    assert leftovers(project / "out") == [] and not list((project / "out").glob("*.tar.*"))
+
+
+def test_fmt_on_a_full_disk_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    original = b"deployment svc\nfrom img\ncode app.py\n" + b"# padding\n" * 10
+    (tmp_path / "Vastfile").write_bytes(original)
+    result = vastbuild("fmt", cwd=tmp_path, limit=len(original) // 2)
+    assert result.returncode == 1
+    assert "cannot rewrite" in result.stderr and "help:" in result.stderr
+    assert (tmp_path / "Vastfile").read_bytes() == original
+    assert leftovers(tmp_path) == []
+
+
+def test_names_that_are_not_utf8_build_hash_and_list(project: Path) -> None:
+    folder = project / os.fsdecode(b"d\xe9ploy")
+    folder.mkdir()
+    (folder / "Vastfile").write_text("DEPLOYMENT svc\nFROM img\nCODE ../app.py\n"
+                                     "COPY ../data /app/data\n")
+    (project / "data" / os.fsdecode(b"caf\xe9.txt")).write_text("c")
+    for command in (("hash",), ("hash", "--json"), ("build", "--json", "-o", "out"),
+                    ("graph", "--format", "json"), ("deps", "-o", "x.d", "--target", "x")):
+        result = vastbuild("--cache-dir", "cache", *command, folder.name, cwd=project)
+        assert result.returncode == 0, (command, result.stderr)
+
+
+def test_control_characters_from_files_never_reach_the_terminal(project: Path) -> None:
+    (project / "Vastfile").write_text("DEPLOYMENT svc\x1b]0;pwned\x07\nFROM img\nCODE app.py\n")
+    checked = vastbuild("check", cwd=project)
+    assert checked.returncode == 1 and "E002" in checked.stderr
+    (project / "Vastfile").write_text(VASTFILE)
+    os.mkfifo(project / "data" / "\x1b[2J")  # a file name that clears the screen
+    built = vastbuild("--cache-dir", "cache", "hash", cwd=project)
+    assert built.returncode == 1 and "is a named pipe" in built.stderr
+    for output in (checked.stderr, built.stderr):
+        assert "\x1b" not in output and "\x07" not in output
+
+
+def test_an_api_key_file_saved_with_a_byte_order_mark_gives_the_key(tmp_path: Path) -> None:
+    from vastbuild.cli.deploy import _api_key
+
+    (tmp_path / "key").write_bytes(b"\xef\xbb\xbfabc123\r\n")
+    assert _api_key(tmp_path / "key") == "abc123"
+
+
+def test_ctrl_c_during_a_build_exits_130_and_leaves_nothing_half_written(
+        project: Path) -> None:
+    """Interrupted while an artifact is being written (a temporary file in the output
+    folder is the cue), the build says so and exits 130; the folder holds whole files
+    only, and the next build makes exactly the reference bytes from that cache."""
+    (project / "data" / "more.bin").write_bytes(os.urandom(24 << 20))
+    reference = vastbuild("--cache-dir", "ref-cache", "build", "-o", "ref", cwd=project)
+    assert reference.returncode == 0
+    expected = {p.name: p.read_bytes() for p in (project / "ref").iterdir()}
+    for attempt in range(5):
+        out, cache = project / f"out{attempt}", project / f"cache{attempt}"
+        process = subprocess.Popen([str(CONSOLE_SCRIPT), "--cache-dir", str(cache), "build",
+                                    "-o", str(out)], cwd=project, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        while process.poll() is None and not leftovers(out):
+            time.sleep(0.001)
+        if process.poll() is not None:
+            process.communicate()
+            continue  # finished before the cue: try again from a cold cache
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130 and stderr.strip() == "interrupted", stderr
+        assert leftovers(out) == []
+        for artifact in out.iterdir():
+            assert artifact.read_bytes() == expected[artifact.name]
+        again = vastbuild("--cache-dir", str(cache), "build", "-o", str(out), cwd=project)
+        assert again.returncode == 0
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == expected
+        return
+    pytest.skip("the build always finished before it could be interrupted")
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "http://h:port",
+                                 "http://" + "a" * 300 + ".com", "http://a..b",
+                                 "http://127.0.0.1:1#fragment"])
+def test_an_api_url_that_cannot_be_one_is_a_usage_error(project: Path, url: str) -> None:
+    for command in ("plan", "deploy"):
+        result = vastbuild(command, "--api-url", url, cwd=project,
+                           env={"VAST_API_KEY": "k3y-never-used"})
+        assert result.returncode == 2 and "--api-url" in result.stderr, result.stderr

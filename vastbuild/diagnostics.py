@@ -91,7 +91,14 @@ def sort_key(d: Diagnostic) -> tuple:
     return (span.path, span.line, span.col) if span else ("", 0, 0)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text fit for a terminal: a control character that came from a file or a
+    server's answer is shown as U+FFFD, one character for one (so a caret stays
+    under its column), instead of acting as an escape sequence. Line feeds stay."""
+    return _CONTROL.sub("\ufffd", text)
 #: the most characters of a source line an excerpt shows
 EXCERPT_WIDTH = 160
 
@@ -107,16 +114,17 @@ def render(d: Diagnostic, source_lines: Sequence[str] | None = None,
         ("\x1b[31m", "\x1b[33m", "\x1b[34m", "\x1b[1m", "\x1b[0m") if color
         else ("", "", "", "", ""))
     tint = red if d.is_error else yellow
-    where = f"{d.span}: " if d.span else ""
-    out = [f"{bold}{where}{tint}{d.severity.value}[{d.code}]{reset}{bold}: {d.message}{reset}"]
+    where = printable(f"{d.span}: ") if d.span else ""
+    out = [f"{bold}{where}{tint}{d.severity.value}[{d.code}]{reset}{bold}: "
+           f"{printable(d.message)}{reset}"]
     if d.span and source_lines is not None:
         out.extend(_excerpt(d.span, source_lines, tint, blue, reset))
     for note in d.notes:
-        out.append(f"{blue}note{reset}: {note.span}: {note.message}")
+        out.append(f"{blue}note{reset}: {printable(f'{note.span}: {note.message}')}")
         if source_lines is not None and note.span.path == (d.span.path if d.span else None):
             out.extend(_excerpt(note.span, source_lines, blue, blue, reset))
     if d.help:
-        out.append(f"  {blue}= help{reset}: {d.help}")
+        out.append(f"  {blue}= help{reset}: {printable(d.help)}")
     return "\n".join(out)
 
 
@@ -126,7 +134,7 @@ def _excerpt(span: Span, lines: Sequence[str], tint: str, gutter: str,
         return []
     # one character for one, so the caret stays under its column; a control character
     # from the file never reaches the terminal, where an escape sequence would act
-    text = _CONTROL.sub("\ufffd", lines[span.line - 1].replace("\t", " "))
+    text = printable(lines[span.line - 1].replace("\t", " "))
     number = str(span.line)
     pad = " " * len(number)
     end = span.end_col if span.end_line == span.line else len(text) + 1

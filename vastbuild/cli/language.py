@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from vastbuild.cli import Settings
-from vastbuild.cli.output import print_diagnostics, printable
-from vastbuild.diagnostics import Diagnostic, DiagnosticError, has_errors
+from vastbuild.cli.output import print_diagnostics
+from vastbuild.diagnostics import Diagnostic, DiagnosticError, has_errors, printable
 from vastbuild.errors import VastbuildError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2

@@ -6,7 +6,6 @@ traceback is never shown unless ``-vv`` asked for it.
 
 from __future__ import annotations
 
-import re
 import sys
 import traceback
 from collections.abc import Iterable, Sequence
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vastbuild.diagnostics import Diagnostic, DiagnosticError, render, sort_key
+from vastbuild.diagnostics import Diagnostic, DiagnosticError, printable, render, sort_key
 from vastbuild.errors import UsageError, VastbuildError
 
 if TYPE_CHECKING:
@@ -56,16 +55,6 @@ def load_targets(paths: Sequence[Path], settings: Settings) -> list[Deployment]:
     if problems and settings.verbosity >= 0:  # warnings only
         print_diagnostics(problems, settings.color)
     return models
-
-
-def printable(text: str) -> str:
-    """An error message fit for a terminal: a control character that came from a file
-    name or a server's answer is shown as U+FFFD instead of acting as an escape
-    sequence; line breaks stay, as the help line needs them."""
-    return _CONTROL.sub("\ufffd", text)
-
-
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def _read_lines(path: str) -> list[str] | None:

@@ -14,7 +14,7 @@ import pytest
 import requests
 from conftest import RunningDevServer
 
-from vastbuild.deploy import Outcome, deploy_targets
+from vastbuild.deploy import ROLLOUT_PENDING, Outcome, deploy_targets, plan_targets
 from vastbuild.errors import VastbuildError
 from vastbuild.load import load
 from vastbuild.model import Deployment
@@ -163,6 +163,38 @@ def test_a_failed_update_upload_keeps_the_old_version_serving(
     [second] = deploy(dev_server, changed, cache)
     assert second.uploaded and second.hash != first.hash
     assert_fully_deployed(dev_server, second, cache)
+    # the rolling update the failed deploy never started is started now
+    assert (second.action, second.rolling_update) == ("exists", True)
+    groups = {g["id"]: g for g in client.list_workergroups()}
+    assert groups[first.workergroup_id]["rolling_updates"] == 1
+
+
+def test_a_rolling_update_that_failed_is_started_by_the_next_deploy(
+        dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    [first] = deploy(dev_server, target, cache)
+    code = target.code.path
+    code.write_text(code.read_text() + "\nRETRIES = 3\n")
+    changed = load(target.vastfile)
+    dev_server.inject_fault("POST /update_workers/", "error", status=503, count=100)
+    with pytest.raises(VastbuildError):
+        deploy(dev_server, changed, cache)
+    client = VastClient(dev_server.keys[0], api_url=dev_server.url, autoscaler_url=dev_server.url)
+    groups = {g["id"]: g for g in client.list_workergroups()}
+    assert groups[first.workergroup_id]["rolling_updates"] == 0
+    clear_faults(dev_server)
+    with VastClient(dev_server.keys[0], api_url=dev_server.url,
+                    autoscaler_url=dev_server.url) as planner:
+        [planned] = plan_targets([changed], client=planner, cache_dir=cache,
+                                 api_url=dev_server.url, autoscaler_url=dev_server.url)
+    assert planned.rollout_pending and ROLLOUT_PENDING in planned.plan.reasons
+    [second] = deploy(dev_server, changed, cache)
+    assert (second.action, second.uploaded, second.rolling_update) == ("exists", False, True)
+    groups = {g["id"]: g for g in client.list_workergroups()}
+    assert groups[first.workergroup_id]["rolling_updates"] == 1
+    # once recorded, nothing is pending any more
+    [third] = deploy(dev_server, changed, cache)
+    assert (third.action, third.rolling_update) == ("exists", False)
 
 
 def test_a_persistent_500_registers_nothing(

@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ from vastbuild.wire import config_json, deployment_config
 #: Where progress lines go (the CLI prints them to stderr).
 Report = Callable[[str], None]
 
+ROLLOUT_PENDING = ("rolling update: an earlier deploy registered this content but did not "
+                   "finish, so its workers may run the old code; deploy starts the update")
+
 
 @dataclass(frozen=True)
 class TargetPlan:
@@ -42,6 +45,9 @@ class TargetPlan:
     plan: Plan
     deployment_id: int | None
     endpoint_id: int | None
+    #: an earlier deploy registered this very content but never recorded its end:
+    #: its rolling update may not have started, so this deploy starts one
+    rollout_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,9 +134,15 @@ def plan_target(reader: ServerReader, label: str, desired: Snapshot, *, cache_di
     result = plan(desired, view, last.snapshot if last else None,
                   last.deployment_id if last else None)
     record = view.record or {}
-    return TargetPlan(label=label, desired=desired, plan=result,
-                      deployment_id=_int_or_none(record.get("id")),
-                      endpoint_id=_int_or_none(record.get("endpoint_id")))
+    deployment_id = _int_or_none(record.get("id"))
+    pending = (last is not None and deployment_id == last.deployment_id
+               and str(record.get("file_hash")) == desired.file_hash
+               and last.snapshot.file_hash != desired.file_hash)
+    if pending:
+        result = replace(result, reasons=(*result.reasons, ROLLOUT_PENDING))
+    return TargetPlan(label=label, desired=desired, plan=result, deployment_id=deployment_id,
+                      endpoint_id=_int_or_none(record.get("endpoint_id")),
+                      rollout_pending=pending)
 
 
 def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache_dir: Path,
@@ -213,11 +225,12 @@ def _deploy_one(client: VastClient, predicted: TargetPlan, tarball: Path, *, cac
 
     workergroup_id = answer.workergroup_id
     rolling = False
-    if answer.action == "soft_update":
+    if answer.action == "soft_update" or (answer.action == "exists"
+                                          and predicted.rollout_pending):
         if workergroup_id is None:
             workergroup_id = client.find_workergroup(answer.endpoint_id)
         if workergroup_id is None:
-            warnings.append(f"soft_update, but no workergroup serves endpoint "
+            warnings.append(f"{answer.action}, but no workergroup serves endpoint "
                             f"{answer.endpoint_id}: no rolling update was started")
         else:
             say(f"{label}: rolling update of workergroup {workergroup_id}")

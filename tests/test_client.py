@@ -359,3 +359,44 @@ def test_an_upload_url_no_client_can_parse_is_an_error_not_a_crash(server, tmp_p
     tarball.write_bytes(b"x")
     with pytest.raises(VastConnectionError):
         client_for(url).upload("http://" + "a" * 300 + ".example/up", {"key": "k"}, tarball)
+
+
+@pytest.mark.timeout(60)
+def test_an_answer_that_drips_is_cut_off_at_the_read_timeout():
+    """Each read gets a byte before the read timeout; the whole answer never arrives
+    in time. The call must still end, as a connection failure, after its attempts."""
+    stop = threading.Event()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def drip() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 100000\r\n\r\n")
+                while not stop.wait(0.1):
+                    try:
+                        conn.sendall(b" ")
+                    except OSError:
+                        break
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    policy = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.01, total_time=10.0,
+                         connect_timeout=1.0, read_timeout=0.8)
+    try:
+        with pytest.raises(VastConnectionError) as caught:
+            client_for(f"http://127.0.0.1:{port}", retry=policy).list_deployments()
+        assert "gave up after 2 attempts" in caught.value.message
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

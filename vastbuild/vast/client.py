@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder
 from urllib3.exceptions import LocationValueError
@@ -45,6 +46,9 @@ REDACTED = "<redacted>"
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 #: Socket reads and writes of this size move a large upload with few system calls.
 UPLOAD_BLOCK_SIZE = 1 << 20
+#: API answers are read in blocks of this size, and are never larger than this.
+ANSWER_BLOCK = 64 << 10
+MAX_ANSWER = 64 << 20
 
 
 class VastApiError(VastbuildError):
@@ -327,7 +331,8 @@ class VastClient:
                 with open_body() if open_body else nullcontext((None, {})) as (data, extra):
                     response = self.session.request(
                         method, url, data=data, headers={**headers, **extra},
-                        timeout=(policy.connect_timeout, policy.read_timeout))
+                        timeout=(policy.connect_timeout, policy.read_timeout), stream=True)
+                _read_answer(response, time.monotonic() + policy.read_timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure = f"connection failed: {_reason(exc)}"
                 response = None
@@ -390,6 +395,26 @@ class VastClient:
     def _say(self, line: str) -> None:
         if self._trace is not None:
             self._trace("http: " + self.redact(line))
+
+
+def _read_answer(response: requests.Response, deadline: float) -> None:
+    """Read the whole answer by ``deadline``: the read timeout bounds each read, so a
+    server sending a byte at a time would otherwise hold a call forever; a server
+    sending more than any API answer holds is cut off too."""
+    body = bytearray()
+    try:
+        # read1: whatever one socket read brings, so the deadline is checked as bytes come
+        while block := response.raw.read1(ANSWER_BLOCK, decode_content=True):
+            body += block
+            if time.monotonic() > deadline:
+                raise requests.Timeout("the answer did not arrive in time")
+            if len(body) > MAX_ANSWER:
+                raise requests.ConnectionError(f"the answer is over {MAX_ANSWER >> 20} MiB")
+    except urllib3.exceptions.HTTPError as exc:  # a reset or a bad chunk mid-answer
+        raise requests.ConnectionError(exc) from exc
+    finally:
+        response.close()
+    response._content = bytes(body)  # what requests itself caches for .text and .json()
 
 
 class _LargeBlockAdapter(HTTPAdapter):

@@ -16,7 +16,7 @@ from build_helpers import OLD, age, deployment, members, read_member, vastbuild,
 from vastbuild import wire
 from vastbuild.builder import Executor, build, hash_targets
 from vastbuild.cache import Store
-from vastbuild.errors import VastbuildError
+from vastbuild.errors import UsageError, VastbuildError
 from vastbuild.plan import plan
 from vastbuild.progress import Reporter
 from vastbuild.steps import ContentBuffer, StepContext
@@ -282,15 +282,31 @@ def test_a_copy_may_name_an_excluded_path_explicitly(tmp_path: Path) -> None:
     assert "/app/git/HEAD" in members(one(d, tmp_path).artifacts["gz"])
 
 
-def test_the_cache_and_output_folders_never_travel(tmp_path: Path) -> None:
+def test_the_cache_never_travels(tmp_path: Path) -> None:
     root = tmp_path / "p"
     write_tree(root, {"app.py": "x\n", "data.txt": "d"})
     d = deployment(root, copies=[(".", "/app")])
-    (result,) = build([d], cache_dir=root / ".cache", outdir=root / "dist")
-    (again,) = build([d], cache_dir=root / ".cache", outdir=root / "dist")
+    (result,) = build([d], cache_dir=root / ".cache", outdir=tmp_path / "dist")
+    (again,) = build([d], cache_dir=root / ".cache", outdir=tmp_path / "dist")
     names = set(members(again.artifacts["gz"]))
-    assert "/app/data.txt" in names and not any("dist" in n or ".cache" in n for n in names)
+    assert "/app/data.txt" in names and not any(".cache" in n for n in names)
     assert again.hash == result.hash
+
+
+def test_an_output_folder_inside_a_copied_tree_must_be_ignored(tmp_path: Path) -> None:
+    """Otherwise each build would pack the last one's artifacts, and `hash` (which
+    writes no output) would hash another tree than `build -o` does."""
+    root = tmp_path / "p"
+    write_tree(root, {"app.py": "x\n", "data.txt": "d", "dist/old.tar.gz": "old"})
+    d = deployment(root, copies=[(".", "/app")])
+    with pytest.raises(UsageError, match=r"-o .*dist is inside the tree") as caught:
+        build([d], cache_dir=tmp_path / "cache", outdir=root / "dist")
+    assert ".vastignore" in (caught.value.hint or "")
+    (root / ".vastignore").write_text("/dist/\n")
+    (built,) = build([d], cache_dir=tmp_path / "cache", outdir=root / "dist")
+    assert not any("dist" in n for n in members(built.artifacts["gz"]))
+    (hashed,) = hash_targets([d], cache_dir=tmp_path / "cache")
+    assert hashed.hash == built.hash
 
 
 def test_links_inside_the_tree_stay_links(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from vastbuild.graph import BuildGraph
 from vastbuild.ignore import IgnoreRules, load_rules
 from vastbuild.model import Deployment
 from vastbuild.steps import registry
-from vastbuild.steps.collect import Scan, scan_tree, travels
+from vastbuild.steps.collect import ALWAYS_EXCLUDED_NAMES, Scan, scan_tree, travels
 from vastbuild.steps.config import ARCNAME as CONFIG_ARCNAME
 
 DEPLOYMENT_MODULE = "./deployment.py"
@@ -103,8 +103,6 @@ class _Planner:
         self.cache_dir = cache_dir
         self.outdir = outdir
         self._excluded_everywhere = {os.path.realpath(cache_dir)}
-        if outdir is not None:
-            self._excluded_everywhere.add(os.path.realpath(outdir))
         self._scans: dict[tuple[str, str, tuple[str, ...]], Scan] = {}
         self._plugins = [k for _, k in sorted(registry().items()) if hasattr(k, "plan")]
 
@@ -178,13 +176,20 @@ class _Planner:
         the tree, and the tree is cut into chunks. ``where`` is the directive that
         reads the tree (``path:line:col``), which an error in the tree names."""
         root = os.fspath(src)
-        for option, folder in (("-o", self.outdir), ("--cache-dir", self.cache_dir)):
-            # a folder below the tree is left out of it; the tree itself cannot be
-            if folder is not None and os.path.realpath(folder) == os.path.realpath(root):
-                raise UsageError(f"{where}: {option} {folder} is the folder this reads, so "
-                                 "each build would carry the output of the last one",
-                                 f"give {option} a folder outside it, or one inside it "
-                                 "(which is left out)")
+        if os.path.realpath(self.cache_dir) == os.path.realpath(root):
+            raise UsageError(f"{where}: --cache-dir {self.cache_dir} is the folder this reads, "
+                             "so each build would carry the cache of the last one",
+                             "give --cache-dir a folder outside it, or one inside it "
+                             "(which is left out)")
+        if self.outdir is not None and _would_travel(self.outdir, root, rules):
+            same = os.path.realpath(self.outdir) == os.path.realpath(root)
+            raise UsageError(
+                f"{where}: -o {self.outdir} is "
+                f"{'the folder this reads' if same else 'inside the tree this reads'}: each "
+                "build would carry the artifacts of the last one, and `vastbuild hash` "
+                "would not see what the build saw",
+                "build into a folder outside the tree" if same else
+                "name the folder in .vastignore, or build into a folder outside the tree")
         inside = tuple(sorted(e for e in exclude if e.startswith(root.rstrip("/") + "/")))
         applied = rules if rules is not None and os.path.isdir(root) else None
         rules_digest = applied.digest if applied else ""
@@ -227,6 +232,22 @@ class _Planner:
                                   (source,), label=f"{first}{count}")
             chunks.append((pack.id, start, stop))
         return Tree(role, arcroot, source, tuple(chunks))
+
+
+def _would_travel(folder: Path, root: str, rules: IgnoreRules | None) -> bool:
+    """Whether ``folder`` is the tree at ``root`` or inside it and not left out by a
+    built-in exclusion or ``.vastignore``."""
+    real, top = os.path.realpath(folder), os.path.realpath(root)
+    if real == top:
+        return True
+    if not real.startswith(top.rstrip("/") + "/") or not os.path.isdir(top):
+        return False
+    parts = os.path.relpath(real, top).split(os.sep)
+    for depth, name in enumerate(parts, 1):
+        if name in ALWAYS_EXCLUDED_NAMES or (
+                rules is not None and rules.excludes("/".join(parts[:depth]), True)):
+            return False
+    return True
 
 
 def _label(d: Deployment, path: Path) -> str:

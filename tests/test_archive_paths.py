@@ -16,7 +16,7 @@ from build_helpers import write_tree
 from vastbuild.archive import ArchivePaths, Origin, normal_arcname
 from vastbuild.builder import build, hash_targets
 from vastbuild.errors import VastbuildError
-from vastbuild.load import load
+from vastbuild.loader import load
 
 #: the installed console script, as a user runs it
 VASTBUILD = Path(sys.executable).parent / "vastbuild"

@@ -175,7 +175,7 @@ def test_two_clones_build_byte_identical_artifacts(tmp_path: Path) -> None:
 
 
 def test_the_examples_extract_where_their_vastfiles_say(tmp_path: Path) -> None:
-    from vastbuild.load import load
+    from vastbuild.loader import load
 
     clone = clone_examples(tmp_path / "examples", OLD, private=False)
     results = build([load(clone / t) for t in EXAMPLE_TARGETS], cache_dir=tmp_path / "cache",
@@ -233,7 +233,7 @@ def test_a_requirements_file_is_an_input_of_its_component(package_project,
 
 
 def test_a_requirements_change_reaches_the_hash_through_the_checker(tmp_path: Path) -> None:
-    from vastbuild.load import load
+    from vastbuild.loader import load
 
     root = tmp_path / "p"
     write_tree(root, {"app.py": "from vastai import Deployment\napp = Deployment()\n",

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from vastbuild import directives
 from vastbuild.check import CHECK_CODES, check
 from vastbuild.diagnostics import Diagnostic, has_errors
-from vastbuild.load import check_path
+from vastbuild.loader import check_path
 from vastbuild.model import Deployment, SearchTerm
 from vastbuild.syntax import SYNTAX_CODES, parse
 

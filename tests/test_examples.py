@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from vastbuild.cli import cli
-from vastbuild.load import check_path, load
+from vastbuild.loader import check_path, load
 from vastbuild.model import SearchTerm
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from conftest import RunningDevServer
 
 from vastbuild.deploy import ROLLOUT_PENDING, Outcome, deploy_targets, plan_targets
 from vastbuild.errors import VastbuildError
-from vastbuild.load import load
+from vastbuild.loader import load
 from vastbuild.model import Deployment
 from vastbuild.vast.client import RetryPolicy, VastClient
 from vastbuild.vast.state import read_last_deploy

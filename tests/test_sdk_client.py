@@ -25,7 +25,7 @@ from conftest import RunningDevServer
 
 from vastbuild import wire
 from vastbuild.deploy import deploy_targets
-from vastbuild.load import load
+from vastbuild.loader import load
 from vastbuild.vast.client import VastClient
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

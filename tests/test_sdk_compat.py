@@ -46,7 +46,7 @@ from vastai.serverless.remote.utils import serialize_config
 from vastbuild import wire
 from vastbuild.builder import build
 from vastbuild.catalog import catalog
-from vastbuild.load import load
+from vastbuild.loader import load
 from vastbuild.model import Deployment, SearchTerm
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

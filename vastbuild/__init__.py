@@ -13,9 +13,9 @@ __version__ = "0.1.0"
 
 #: public name -> module that defines it
 _EXPORTS = {
-    "load": "vastbuild.load",
-    "check_path": "vastbuild.load",
-    "find_vastfile": "vastbuild.load",
+    "load": "vastbuild.loader",
+    "check_path": "vastbuild.loader",
+    "find_vastfile": "vastbuild.loader",
     "build": "vastbuild.builder",
     "hash_targets": "vastbuild.builder",
     "BuildResult": "vastbuild.builder",

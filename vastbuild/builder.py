@@ -255,11 +255,12 @@ def _wanted_for_build(target: TargetPlan) -> list[str]:
             *(step for _, step in target.requirements)]
 
 
-def hash_targets(models: Sequence[Deployment], *, cache_dir: Path,
+def hash_targets(models: Sequence[Deployment], *, cache_dir: str | os.PathLike[str],
                  api_url: str = wire.DEFAULT_API_URL,
                  autoscaler_url: str = wire.DEFAULT_AUTOSCALER_URL) -> list[HashResult]:
     """The content hash, component hashes and manifest of each model, without
     compressing or writing anything but the cache. Warm, it reads no source file."""
+    cache_dir = Path(cache_dir)
     store = Store(cache_dir)
     try:
         the_plan = plan(models, cache_dir=cache_dir, mtime=source_date_epoch())
@@ -277,7 +278,8 @@ def hash_targets(models: Sequence[Deployment], *, cache_dir: Path,
         store.close()
 
 
-def build(models: Sequence[Deployment], *, cache_dir: Path, outdir: Path | None,
+def build(models: Sequence[Deployment], *, cache_dir: str | os.PathLike[str],
+          outdir: str | os.PathLike[str] | None,
           formats: tuple[str, ...] = ("gz", "zst"), api_url: str = wire.DEFAULT_API_URL,
           autoscaler_url: str = wire.DEFAULT_AUTOSCALER_URL,
           progress: bool = False) -> list[BuildResult]:
@@ -285,6 +287,7 @@ def build(models: Sequence[Deployment], *, cache_dir: Path, outdir: Path | None,
     folder of the cache), with ``<name>.deployment.json`` (the registration body)
     beside them in ``outdir``. The gzip chunks are always compressed: their size is
     the registration's ``file_size``."""
+    cache_dir, outdir = Path(cache_dir), None if outdir is None else Path(outdir)
     formats = tuple(dict.fromkeys(formats))
     unknown = [f for f in formats if f not in LEVELS]
     if unknown:

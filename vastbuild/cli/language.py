@@ -48,7 +48,7 @@ def check(settings: Settings, paths: tuple[Path, ...]) -> None:
     PATH is a Vastfile or a folder holding one. Exit status: 0 clean (warnings
     allowed), 1 errors in a file, 2 a PATH that does not exist.
     """
-    from vastbuild.load import check_path
+    from vastbuild.loader import check_path
 
     status = EXIT_OK
     for path in _targets(paths):
@@ -79,7 +79,7 @@ def fmt(settings: Settings, check_only: bool, paths: tuple[Path, ...]) -> None:
     A file is written only when its bytes change, atomically (a crash leaves the
     old or the new file, never half of one). With --check nothing is written.
     """
-    from vastbuild.load import find_vastfile
+    from vastbuild.loader import find_vastfile
 
     status = EXIT_OK
     for path in _targets(paths):

@@ -38,7 +38,7 @@ def load_targets(paths: Sequence[Path], settings: Settings) -> list[Deployment]:
     """Every target's checked model (default ./Vastfile). Every file's diagnostics are
     reported before failing; a PATH that names no Vastfile is a usage error."""
     from vastbuild.diagnostics import has_errors
-    from vastbuild.load import check_path, find_vastfile
+    from vastbuild.loader import check_path, find_vastfile
 
     models, problems = [], []
     for path in paths or (Path("Vastfile"),):

@@ -20,9 +20,10 @@ VASTFILE = "Vastfile"
 DEPENDS_ON_ABSENCE = frozenset({"E020", "E030"})
 
 
-def find_vastfile(path: Path) -> Path:
+def find_vastfile(path: str | os.PathLike[str]) -> Path:
     """``path`` itself when it is a regular file, ``path/Vastfile`` when it is a folder
     holding one; otherwise a :class:`VastbuildError` that says what is missing."""
+    path = Path(path)
     # os.path's tests answer False for any OSError (a name too long, say)
     if os.path.isdir(path):
         candidate = path / VASTFILE
@@ -43,7 +44,7 @@ def find_vastfile(path: Path) -> Path:
                          "name a Vastfile, or a folder that holds one")
 
 
-def check_path(path: Path) -> tuple[Deployment | None, list[Diagnostic]]:
+def check_path(path: str | os.PathLike[str]) -> tuple[Deployment | None, list[Diagnostic]]:
     """Find, read, parse and check a Vastfile. The model is ``None`` when there is
     an error; diagnostics hold every error and warning found."""
     from vastbuild.check import check
@@ -68,7 +69,7 @@ def check_path(path: Path) -> tuple[Deployment | None, list[Diagnostic]]:
     return model, diagnostics + problems
 
 
-def load(path: Path) -> Deployment:
+def load(path: str | os.PathLike[str]) -> Deployment:
     """The checked deployment of a Vastfile (or of the folder holding one). Raises
     :class:`DiagnosticError` carrying every diagnostic when the file has errors."""
     model, diagnostics = check_path(path)

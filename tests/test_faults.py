@@ -140,13 +140,18 @@ def test_an_upload_that_keeps_failing_is_reported_and_undone(
     assert_nothing_half_done(dev_server, target, tmp_path / "cache")
 
 
+def _with_changed_code(target: Deployment) -> Deployment:
+    """The target after a line of its CODE changed: a Tier 2 soft update."""
+    code = target.code.path
+    code.write_text(code.read_text() + "\nRETRIES = 3\n")
+    return load(target.vastfile)
+
+
 def test_a_failed_update_upload_keeps_the_old_version_serving(
         dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     [first] = deploy(dev_server, target, cache)
-    code = target.code.path
-    code.write_text(code.read_text() + "\nRETRIES = 3\n")
-    changed = load(target.vastfile)
+    changed = _with_changed_code(target)
     dev_server.inject_fault(UPLOAD, "error", status=503, count=100)
     with pytest.raises(VastbuildError) as caught:
         deploy(dev_server, changed, cache)
@@ -173,9 +178,7 @@ def test_a_rolling_update_that_failed_is_started_by_the_next_deploy(
         dev_server: RunningDevServer, target: Deployment, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     [first] = deploy(dev_server, target, cache)
-    code = target.code.path
-    code.write_text(code.read_text() + "\nRETRIES = 3\n")
-    changed = load(target.vastfile)
+    changed = _with_changed_code(target)
     dev_server.inject_fault("POST /update_workers/", "error", status=503, count=100)
     with pytest.raises(VastbuildError):
         deploy(dev_server, changed, cache)

@@ -33,13 +33,7 @@ def iter_body(stream: BufferedIOBase, headers: Message) -> Iterator[bytes]:
         return
     if not length_header.strip().isdigit():
         raise BodyError(400, "Content-Length is not a number")
-    remaining = int(length_header)
-    while remaining:
-        piece = stream.read(min(CHUNK, remaining))
-        if not piece:
-            raise BodyError(400, "the body ended before Content-Length bytes")
-        remaining -= len(piece)
-        yield piece
+    yield from _exactly(stream, int(length_header), "the body ended before Content-Length bytes")
 
 
 def read_body(stream: BufferedIOBase, headers: Message, limit: int) -> bytes:
@@ -64,11 +58,16 @@ def _iter_chunked(stream: BufferedIOBase) -> Iterator[bytes]:
             while stream.readline(1024).strip():  # trailers, up to the empty line
                 pass
             return
-        while size:
-            piece = stream.read(min(CHUNK, size))
-            if not piece:
-                raise BodyError(400, "the chunked body ended early")
-            size -= len(piece)
-            yield piece
+        yield from _exactly(stream, size, "the chunked body ended early")
         if stream.readline(1024).strip():
             raise BodyError(400, "a chunk is not followed by CRLF")
+
+
+def _exactly(stream: BufferedIOBase, size: int, short: str) -> Iterator[bytes]:
+    """``size`` bytes of the stream in pieces; a 400 saying ``short`` if it ends first."""
+    while size:
+        piece = stream.read(min(CHUNK, size))
+        if not piece:
+            raise BodyError(400, short)
+        size -= len(piece)
+        yield piece

@@ -54,6 +54,7 @@ class TreeShape:
 SHAPES = {
     "small": TreeShape(source_files=400, data_files=80, blobs=20, weights=1, weight_mb=4),
     "default": TreeShape(source_files=3000, data_files=400, blobs=120, weights=4, weight_mb=10),
+    "big": TreeShape(source_files=9000, data_files=800, blobs=196, weights=4, weight_mb=10),
 }
 
 

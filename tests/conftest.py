@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
+ROOT = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r"vastbuild dev-server listening on (http://\S+)")
 _START_TIMEOUT = 30.0
 
@@ -137,3 +138,18 @@ def dev_server_module(start_dev_server: StartDevServer) -> Iterator[RunningDevSe
     server = start_dev_server()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def sdk_python() -> Path:
+    """A Python >= 3.12 with vastai 1.9.1, for the tests that drive the SDK: the one
+    ``$VASTBUILD_SDK_PYTHON`` names (``make test`` sets it; then it must exist), else
+    the checkout's ``.venv-sdk``; skipped when neither is there (the SDK's
+    ``ensure_ready`` needs Python >= 3.12, which this test run may not be)."""
+    configured = os.environ.get("VASTBUILD_SDK_PYTHON")
+    candidate = Path(configured) if configured else ROOT / ".venv-sdk" / "bin" / "python"
+    if candidate.exists():
+        return candidate
+    if configured:
+        pytest.fail(f"VASTBUILD_SDK_PYTHON={configured} does not exist (run `make sdk-venv`)")
+    pytest.skip("no Python 3.12 with vastai 1.9.1: set VASTBUILD_SDK_PYTHON (make sdk-venv)")

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from build_helpers import write_tree
 
+from vastbuild.api import build, hash_targets, load
 from vastbuild.archive import ArchivePaths, Origin, normal_arcname
-from vastbuild.builder import build, hash_targets
 from vastbuild.errors import VastbuildError
-from vastbuild.loader import load
 
 #: the installed console script, as a user runs it
 VASTBUILD = Path(sys.executable).parent / "vastbuild"

@@ -14,12 +14,13 @@ import pytest
 from build_helpers import OLD, age, deployment, members, read_member, vastbuild, write_tree
 
 from vastbuild import wire
-from vastbuild.builder import Executor, build, hash_targets
-from vastbuild.cache import Store
-from vastbuild.errors import UsageError, VastbuildError
+from vastbuild.api import build, hash_targets
+from vastbuild.cache import BuildCache
+from vastbuild.errors import InvalidArgument, VastbuildError
+from vastbuild.execute import Executor
 from vastbuild.plan import plan
 from vastbuild.progress import Reporter
-from vastbuild.steps import ContentBuffer, StepContext
+from vastbuild.steps.base import ContentBuffer, StepContext
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLE_TARGETS = ("llm", "whisper", "imagegen", "embed")
@@ -175,7 +176,7 @@ def test_two_clones_build_byte_identical_artifacts(tmp_path: Path) -> None:
 
 
 def test_the_examples_extract_where_their_vastfiles_say(tmp_path: Path) -> None:
-    from vastbuild.loader import load
+    from vastbuild.api import load
 
     clone = clone_examples(tmp_path / "examples", OLD, private=False)
     results = build([load(clone / t) for t in EXAMPLE_TARGETS], cache_dir=tmp_path / "cache",
@@ -233,7 +234,7 @@ def test_a_requirements_file_is_an_input_of_its_component(package_project,
 
 
 def test_a_requirements_change_reaches_the_hash_through_the_checker(tmp_path: Path) -> None:
-    from vastbuild.loader import load
+    from vastbuild.api import load
 
     root = tmp_path / "p"
     write_tree(root, {"app.py": "from vastai import Deployment\napp = Deployment()\n",
@@ -299,9 +300,10 @@ def test_an_output_folder_inside_a_copied_tree_must_be_ignored(tmp_path: Path) -
     root = tmp_path / "p"
     write_tree(root, {"app.py": "x\n", "data.txt": "d", "dist/old.tar.gz": "old"})
     d = deployment(root, copies=[(".", "/app")])
-    with pytest.raises(UsageError, match=r"-o .*dist is inside the tree") as caught:
+    with pytest.raises(InvalidArgument,
+                       match=r"the output folder .*dist is inside the tree") as caught:
         build([d], cache_dir=tmp_path / "cache", outdir=root / "dist")
-    assert ".vastignore" in (caught.value.hint or "")
+    assert ".vastignore" in (caught.value.hint or "") and caught.value.setting == "outdir"
     (root / ".vastignore").write_text("/dist/\n")
     (built,) = build([d], cache_dir=tmp_path / "cache", outdir=root / "dist")
     assert not any("dist" in n for n in members(built.artifacts["gz"]))
@@ -370,7 +372,7 @@ def test_a_file_that_vanishes_mid_build_is_an_error(tmp_path: Path) -> None:
     the_plan = plan([d], cache_dir=tmp_path / "cache", outdir=tmp_path / "out", formats=("gz",),
                     compress=("gz",))
     (root / "data" / "b").unlink()
-    store = Store(tmp_path / "cache")
+    store = BuildCache(tmp_path / "cache")
     try:
         executor = Executor(the_plan.graph, StepContext(store, Reporter(), ContentBuffer(1)))
         with pytest.raises(VastbuildError, match="data/b vanished"):
@@ -456,7 +458,7 @@ def test_targets_copying_the_same_tree_share_its_steps(tmp_path: Path) -> None:
     b = deployment(root, code="b/app.py", vastfile="b/Vastfile", name="b",
                    copies=[("lib", "/app/lib")])
     the_plan = plan([a, b], cache_dir=tmp_path / "cache")
-    collects = [s for s in the_plan.graph.steps.values() if s.kind == "collect"]
+    collects = [s for s in the_plan.graph.steps() if s.kind == "collect"]
     assert len(collects) == 3  # a's code, b's code, and lib once
 
 

@@ -13,15 +13,16 @@ from pathlib import Path
 import pytest
 from build_helpers import deployment, write_tree
 
-from vastbuild.builder import build, hash_targets
-from vastbuild.cache import CorruptEntry, Store
+from vastbuild.api import build, hash_targets
+from vastbuild.cache import BuildCache, CorruptEntry
 from vastbuild.errors import VastbuildError
-from vastbuild.filestate import RACY_NS, FileDigest, FileIndex, read_file, stat_key
+from vastbuild.filestate import FileDigest, FileIndex, read_file
+from vastbuild.stats import RACY_NS, stat_key
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "cache")
+def store(tmp_path: Path) -> BuildCache:
+    s = BuildCache(tmp_path / "cache")
     yield s
     s.close()
 
@@ -38,7 +39,7 @@ def corrupt_files(folder: Path) -> int:
     return count
 
 
-def test_results_round_trip(store: Store) -> None:
+def test_results_round_trip(store: BuildCache) -> None:
     assert store.get_result("pack", "k") is None
     store.put_result("pack", "k", b'{"a":1}')
     assert store.get_result("pack", "k") == b'{"a":1}'
@@ -47,14 +48,14 @@ def test_results_round_trip(store: Store) -> None:
     assert store.get_result("collect", "k") == big
 
 
-def test_a_result_that_does_not_match_its_digest_is_dropped(store: Store) -> None:
+def test_a_result_that_does_not_match_its_digest_is_dropped(store: BuildCache) -> None:
     store.put_result("collect", "k", bytes(range(256)) * 1000)  # big: kept as a file
     assert corrupt_files(store.directory) == 1
     assert store.get_result("collect", "k") is None
     assert store.stats().entries["step results"] == 0
 
 
-def test_blobs_are_checked_while_copied(store: Store) -> None:
+def test_blobs_are_checked_while_copied(store: BuildCache) -> None:
     payload = os.urandom(200_000)
     store.put_blob("b", payload, hashlib.sha256(payload).hexdigest())
     out = io.BytesIO()
@@ -68,20 +69,20 @@ def test_blobs_are_checked_while_copied(store: Store) -> None:
         store.copy_blob("b", io.BytesIO())
 
 
-def test_small_blobs_are_checked_too(store: Store) -> None:
+def test_small_blobs_are_checked_too(store: BuildCache) -> None:
     store.put_blob("s", b"tiny", hashlib.sha256(b"other").hexdigest())
     with pytest.raises(CorruptEntry):
         store.copy_blob("s", io.BytesIO())
 
 
-def test_generated_content_is_addressed_by_its_digest(store: Store) -> None:
+def test_generated_content_is_addressed_by_its_digest(store: BuildCache) -> None:
     digest = store.put_content(b"config")
     assert digest == hashlib.sha256(b"config").hexdigest()
     assert store.get_content(digest) == b"config"
     assert store.get_content("0" * 64) is None
 
 
-def test_stats_gc_and_clear(store: Store) -> None:
+def test_stats_gc_and_clear(store: BuildCache) -> None:
     for i in range(20):
         data = os.urandom(50_000)
         store.put_blob(str(i), data, hashlib.sha256(data).hexdigest())
@@ -100,7 +101,7 @@ def test_stats_gc_and_clear(store: Store) -> None:
     assert store.stats().entries["compressed chunks"] == 0 and store.stats().artifacts == 0
 
 
-def test_file_index_remembers_by_stat(store: Store, tmp_path: Path) -> None:
+def test_file_index_remembers_by_stat(store: BuildCache, tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"hello")
     os.utime(path, (1_600_000_000, 1_600_000_000))
@@ -117,7 +118,7 @@ def test_file_index_remembers_by_stat(store: Store, tmp_path: Path) -> None:
     assert again.lookup("f", stat_key(os.lstat(path))) is None
 
 
-def test_racy_files_are_not_remembered(store: Store, tmp_path: Path) -> None:
+def test_racy_files_are_not_remembered(store: BuildCache, tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"fresh")
     key = stat_key(os.lstat(path))
@@ -130,7 +131,7 @@ def test_racy_files_are_not_remembered(store: Store, tmp_path: Path) -> None:
     assert FileIndex(store, str(tmp_path)).lookup("f", key) is not None
 
 
-def test_file_index_forgets_files_gone_from_the_tree(store: Store, tmp_path: Path) -> None:
+def test_file_index_forgets_files_gone_from_the_tree(store: BuildCache, tmp_path: Path) -> None:
     index = FileIndex(store, str(tmp_path))
     for name in ("a", "b"):
         index.remember(name, (1, 1, 1, 1, 1), FileDigest("0" * 64, 1), 10**19)
@@ -170,7 +171,7 @@ def test_a_missing_blob_is_rebuilt(tmp_path: Path) -> None:
     (first,) = build([d], cache_dir=cache, outdir=out)
     gz = first.artifacts["gz"].read_bytes()
     first.artifacts["gz"].unlink()
-    store = Store(cache)
+    store = BuildCache(cache)
     for key in list(store._cache.iterkeys()):
         if str(key).startswith("blob:"):
             store._cache.delete(key)
@@ -191,7 +192,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from build_helpers import deployment
-from vastbuild.builder import build
+from vastbuild.api import build
 d = deployment(Path({root!r}), copies=[("data", "/app/data")])
 for _ in range(3):
     (r,) = build([d], cache_dir=Path({cache!r}), outdir=Path(sys.argv[1]))
@@ -233,16 +234,16 @@ def test_a_damaged_database_is_emptied_and_the_build_is_the_same(tmp_path: Path)
 def test_a_database_the_store_cannot_open_is_an_error_that_says_what_to_do(
         tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    Store(cache).close()
+    BuildCache(cache).close()
     database = next(cache.rglob("cache.db"))
     database.unlink()
     database.mkdir()
     with pytest.raises(VastbuildError) as caught:
-        Store(cache)
+        BuildCache(cache)
     assert str(cache) in caught.value.message and "delete the folder" in (caught.value.hint or "")
 
 
-def test_an_index_of_a_tree_whose_name_is_not_utf8(store: Store) -> None:
+def test_an_index_of_a_tree_whose_name_is_not_utf8(store: BuildCache) -> None:
     root = os.fsdecode(b"/work/caf\xe9")
     store.put_index(root, {"a": (1,)})
     assert store.get_index(root) == {"a": (1,)}

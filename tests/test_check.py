@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vastbuild import directives
+import vastbuild.api as api
+from vastbuild import directives, plugins
 from vastbuild.check import CHECK_CODES, check
 from vastbuild.diagnostics import Diagnostic, has_errors
-from vastbuild.loader import check_path
 from vastbuild.model import Deployment, SearchTerm
 from vastbuild.syntax import SYNTAX_CODES, parse
 
@@ -297,14 +297,13 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     def install(source: str, attribute: str | None = None) -> None:
         (tmp_path / "vb_test_plugin.py").write_text(source)
         value = "vb_test_plugin" + (f":{attribute}" if attribute else "")
-        point = EntryPoint("GREET", value, directives.ENTRY_POINT_GROUP)
-        monkeypatch.setattr(directives, "plugin_entry_points", lambda: {"GREET": point})
-        directives.load_plugin.cache_clear()
+        point = EntryPoint("GREET", value, plugins.DIRECTIVE_GROUP)
+        plugins.use_registry(plugins.Registry([point]))
         sys.modules.pop("vb_test_plugin", None)
 
     monkeypatch.syspath_prepend(str(tmp_path))
     yield install
-    directives.load_plugin.cache_clear()
+    plugins.use_registry(None)
     sys.modules.pop("vb_test_plugin", None)
 
 
@@ -314,7 +313,7 @@ def test_plugin_directive_lands_in_model(project: Path, plugin) -> None:
     assert [(p.keyword, p.value, p.span.line) for p in model.plugins] == [
         ("GREET", ("app.py", project / "app.py", project.parent, project), 4),
         ("GREET", ("app.py", project / "app.py", project.parent, project), 5)]
-    assert "GREET" in directives.known_directives()
+    assert "GREET" in plugins.registry().known_keywords()
 
 
 def test_plugin_diagnostics_and_path_rules(project: Path, plugin) -> None:
@@ -358,11 +357,43 @@ def test_context_names_other_files_next_to_the_vastfile(tmp_path: Path) -> None:
 
 
 def test_registry_reads_installed_entry_points_once() -> None:
-    directives.plugin_entry_points.cache_clear()
-    first = directives.plugin_entry_points()
-    assert directives.plugin_entry_points() is first
-    assert not set(first) & set(directives.BUILTIN_DIRECTIVES)
-    assert directives.nearest_directive("CPOY") == "COPY"
+    plugins.use_registry(None)
+    first = plugins.registry()
+    assert plugins.registry() is first
+    assert not set(first.plugin_keywords()) & set(directives.BUILTIN_KEYWORDS)
+    assert first.nearest_keyword("CPOY") == "COPY"
+
+
+def _point(name: str, value: str, group: str) -> EntryPoint:
+    return EntryPoint(name, value, group)
+
+
+@pytest.mark.parametrize(("group", "name"), [
+    (plugins.DIRECTIVE_GROUP, "COPY"), (plugins.DIRECTIVE_GROUP, "copy"),
+    (plugins.STEP_GROUP, "collect"),
+])
+def test_e052_a_plugin_cannot_take_a_builtin_name(group: str, name: str) -> None:
+    with pytest.raises(plugins.PluginError) as caught:
+        plugins.Registry(**{"directive_points" if group == plugins.DIRECTIVE_GROUP
+                            else "step_points": [_point(name, "evil:thing", group)]})
+    assert caught.value.code == "E052"
+    assert f"`{name.upper() if group == plugins.DIRECTIVE_GROUP else name}`" in caught.value.message
+    assert "evil:thing" in caught.value.message and "vastbuild's own" in caught.value.message
+
+
+def test_e052_two_plugins_cannot_take_one_name() -> None:
+    with pytest.raises(plugins.PluginError) as caught:
+        plugins.Registry(step_points=[_point("render", "first:kind", plugins.STEP_GROUP),
+                                      _point("render", "second:kind", plugins.STEP_GROUP)])
+    assert caught.value.code == "E052"
+    assert "first:kind" in caught.value.message and "second:kind" in caught.value.message
+
+
+def test_builtin_kinds_need_no_installation() -> None:
+    """A checkout that is not installed has every built-in step kind: they are
+    registered in code, not through entry points."""
+    kinds = plugins.Registry().step_kinds()
+    assert list(kinds) == ["collect", "config", "pack", "compress", "assemble"]
 
 
 # --- values of single directives ------------------------------------------------------------
@@ -806,6 +837,7 @@ LINES = st.lists(st.tuples(
 def test_any_input_gives_diagnostics_never_an_exception(project: Path, lines) -> None:
     source = "".join(" ".join([keyword, *words]) + "\n" for keyword, words in lines)
     (project / "Vastfile").write_bytes(source.encode("utf-8", "surrogatepass"))
-    model, diagnostics = check_path(project / "Vastfile")
+    report = api.check(project / "Vastfile")
+    model, diagnostics = report.model, report.diagnostics
     assert (model is None) == has_errors(diagnostics)
     assert all(d.span is not None for d in diagnostics)

@@ -131,7 +131,8 @@ def test_deps_keeps_names_that_are_not_utf8_as_their_bytes(project: Path) -> Non
 
 def test_deps_needs_a_target(project: Path) -> None:
     result = run(project, "deps", ".", "-o", "demo.d", "--target", "")
-    assert result.returncode == 2 and "--target is empty" in result.stderr
+    assert result.returncode == 2 and "the make target is empty" in result.stderr
+    assert "(--target)" in result.stderr
     assert not (project / "demo.d").exists()
 
 
@@ -159,10 +160,12 @@ def test_output_into_the_very_folder_a_copy_reads_is_refused(project: Path) -> N
     """The artifacts would travel in the next build, which would grow without end."""
     result = run(project, "build", "-o", "data")
     assert result.returncode == 2
-    assert "Vastfile:5:1: -o data is the folder this reads" in result.stderr
+    assert "Vastfile:5:1: the output folder data is the folder this reads" in result.stderr
+    assert "(-o/--outdir)" in result.stderr
     assert not (project / "data" / "demo.tar.gz").exists()
     cache = vastbuild("--cache-dir", "data", "hash", cwd=project)
-    assert cache.returncode == 2 and "--cache-dir data is the folder" in cache.stderr
+    assert cache.returncode == 2 and "the cache folder data is the folder" in cache.stderr
+    assert "(--cache-dir or $VASTBUILD_CACHE_DIR)" in cache.stderr
 
 
 def test_a_missing_path_is_a_usage_error(project: Path) -> None:

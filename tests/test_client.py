@@ -206,7 +206,7 @@ def test_a_dead_port_is_a_connection_error_with_what_to_do():
         port = probe.getsockname()[1]
     with pytest.raises(VastConnectionError) as caught:
         client_for(f"http://127.0.0.1:{port}").list_deployments()
-    assert "--api-url" in (caught.value.hint or "")
+    assert caught.value.hint and caught.value.setting == "api_url"
 
 
 def test_the_key_never_reaches_a_trace_or_an_error(server):

@@ -287,12 +287,6 @@ def test_the_sdk_worker_bootstrap_fetches_and_unpacks_the_deployment(
         bootstrap.get_download_url(str(answer["deployment_id"]), dev_server.keys[1])
 
 
-def sdk_python() -> str | None:
-    configured = os.environ.get("VASTBUILD_SDK_PYTHON")
-    candidate = Path(configured) if configured else ROOT / ".venv-sdk" / "bin" / "python"
-    return str(candidate) if candidate.exists() else None
-
-
 SDK_SCRIPT = textwrap.dedent("""
     import asyncio, json, os, ssl, sys, tempfile
     from vastai.serverless.client.client import CoroutineServerless
@@ -334,10 +328,8 @@ SDK_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.parametrize("args", [(), ("--omit-workergroup-id",)], ids=["with-wg", "without-wg"])
 def test_the_sdk_client_deploys_against_it(start_dev_server: StartDevServer, tmp_path: Path,
-                                           args: tuple[str, ...]) -> None:
-    python = sdk_python()
-    if python is None:
-        pytest.skip("no Python 3.12 with vastai 1.9.1: set VASTBUILD_SDK_PYTHON (make sdk-venv)")
+                                           args: tuple[str, ...], sdk_python: Path) -> None:
+    python = str(sdk_python)
     server = start_dev_server(args=args)
     first, second = tmp_path / "first.tar.gz", tmp_path / "second.tar.gz"
     first.write_bytes(deployment_tarball("sdk-app"))

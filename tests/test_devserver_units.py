@@ -10,7 +10,6 @@ from email.message import Message
 import pytest
 
 from vastbuild.devserver.accesslog import redact
-from vastbuild.devserver.actions import decide
 from vastbuild.devserver.faults import FaultBook, parse_fault
 from vastbuild.devserver.httpbody import BodyError, iter_body
 from vastbuild.devserver.registration import RegistrationError, parse_registration
@@ -21,6 +20,7 @@ from vastbuild.devserver.signing import (
     verify_download,
     verify_post,
 )
+from vastbuild.devserver.tier_table import decide
 
 SECRET = b"s" * 32
 BASE = {"name": "llm", "image": "vastai/base:1", "file_hash": "ab" * 32, "file_size": 10,

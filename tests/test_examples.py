@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from vastbuild.api import check, hash_targets, load
 from vastbuild.cli import cli
-from vastbuild.loader import check_path, load
 from vastbuild.model import SearchTerm
 
 REPO = Path(__file__).resolve().parent.parent
@@ -17,8 +17,27 @@ EXAMPLES = sorted(REPO.glob("examples/*/Vastfile")) + [REPO / "Vastfile.example"
 
 @pytest.mark.parametrize("vastfile", EXAMPLES, ids=lambda p: p.relative_to(REPO).as_posix())
 def test_example_checks_clean(vastfile: Path) -> None:
-    model, diagnostics = check_path(vastfile)
-    assert diagnostics == [] and model is not None
+    report = check(vastfile)
+    assert report.diagnostics == () and report.model is not None
+
+
+#: The content hash of every example. The hash's definition is versioned
+#: (vastbuild.hashing.CONTENT_TAG, vastbuild.archive.CHUNK_TAG): a change that moves
+#: these must bump a tag, and change them here in the same commit, saying why.
+GOLDEN_HASHES = {
+    "examples/llm/Vastfile": "2539d315bfb97ff2be67ea2806902a7448093c4c148e0912fb0b86a997799415",
+    "examples/embed/Vastfile": "0a90029542ba1e0023ce519f9bfd7cf145386c0089b0ffd693e6ff6b1280d184",
+    "examples/imagegen/Vastfile":
+        "b278719813d236ade3633ca3738b9505d09571510d77fe915a4584fede05016a",
+    "examples/whisper/Vastfile":
+        "3ac81d77c96da1f1948a6d7837a006e292c88dc784556d49715015ff466d46fe",
+    "Vastfile.example": "ff4be21bd4cbfcf821f2326b8f744c7387ae89c683841c819f7880cb0446c93d",
+}
+
+
+def test_example_hashes_are_pinned(tmp_path: Path) -> None:
+    results = hash_targets([REPO / name for name in GOLDEN_HASHES], cache_dir=tmp_path)
+    assert {r.vastfile.relative_to(REPO).as_posix(): r.hash for r in results} == GOLDEN_HASHES
 
 
 def test_examples_are_the_expected_set() -> None:

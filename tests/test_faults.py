@@ -14,12 +14,13 @@ import pytest
 import requests
 from conftest import RunningDevServer
 
-from vastbuild.deploy import ROLLOUT_PENDING, Outcome, deploy_targets, plan_targets
+from vastbuild.api import deploy as deploy_targets
+from vastbuild.api import load, plan_deploy
+from vastbuild.deploy import ROLLOUT_PENDING, DeployOutcome
 from vastbuild.errors import VastbuildError
-from vastbuild.loader import load
 from vastbuild.model import Deployment
 from vastbuild.vast.client import RetryPolicy, VastClient
-from vastbuild.vast.state import read_last_deploy
+from vastbuild.vast.last_deploy import read_last_deploy
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 QUICK = RetryPolicy(attempts=4, base_delay=0.05, max_delay=0.2, total_time=20.0,
@@ -51,11 +52,10 @@ def _noise(size: int) -> bytes:
 
 
 def deploy(server: RunningDevServer, model: Deployment, cache: Path,
-           retry: RetryPolicy = QUICK) -> list[Outcome]:
+           retry: RetryPolicy = QUICK) -> list[DeployOutcome]:
     with VastClient(server.keys[0], api_url=server.url, autoscaler_url=server.url,
                     retry=retry) as client:
-        return deploy_targets([model], client=client, cache_dir=cache, api_url=server.url,
-                              autoscaler_url=server.url)
+        return deploy_targets([model], client=client, cache_dir=cache)
 
 
 def clear_faults(server: RunningDevServer) -> None:
@@ -70,7 +70,7 @@ def armed(server: RunningDevServer) -> list[dict[str, object]]:
     return answer.json()["faults"]
 
 
-def assert_fully_deployed(server: RunningDevServer, outcome: Outcome, cache: Path) -> None:
+def assert_fully_deployed(server: RunningDevServer, outcome: DeployOutcome, cache: Path) -> None:
     """The server's current version is this build, and its blob is the built file, whole."""
     client = VastClient(server.keys[0], api_url=server.url, autoscaler_url=server.url)
     assert armed(server) == []
@@ -188,9 +188,8 @@ def test_a_rolling_update_that_failed_is_started_by_the_next_deploy(
     clear_faults(dev_server)
     with VastClient(dev_server.keys[0], api_url=dev_server.url,
                     autoscaler_url=dev_server.url) as planner:
-        [planned] = plan_targets([changed], client=planner, cache_dir=cache,
-                                 api_url=dev_server.url, autoscaler_url=dev_server.url)
-    assert planned.rollout_pending and ROLLOUT_PENDING in planned.plan.reasons
+        [planned] = plan_deploy([changed], client=planner, cache_dir=cache)
+    assert planned.rollout_pending and ROLLOUT_PENDING in planned.decision.reasons
     [second] = deploy(dev_server, changed, cache)
     assert (second.action, second.uploaded, second.rolling_update) == ("exists", False, True)
     groups = {g["id"]: g for g in client.list_workergroups()}

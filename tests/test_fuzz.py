@@ -20,9 +20,10 @@ from test_fmt import meaning
 
 from vastbuild.check import check
 from vastbuild.diagnostics import Diagnostic, DiagnosticError, has_errors
+from vastbuild.directives import BUILTIN_KEYWORDS
 from vastbuild.fmt import format_source, format_vastfile
 from vastbuild.model import Deployment
-from vastbuild.syntax import DIRECTIVE_KEYWORDS, SYNTAX_CODES, parse
+from vastbuild.syntax import SYNTAX_CODES, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [ROOT / "Vastfile.example", *sorted((ROOT / "examples").glob("*/Vastfile"))]
@@ -41,7 +42,7 @@ TRICKY = [
     "é".encode(), "\u2028".encode(), b"\xef\xbb\xbf", b"STORAGE", b"storage", b"-r", b'["a"',
     b'["a", 1]', b'["a", "b"]', b"[]", b'"x y"', b"'x y'", b'"\\q"', b'"\\""', b"A=", b"A=b",
     b'A="b c"', b"48GB", b"RTX_4090", b"-1", b"true", b"x" * 300,
-    *(k.encode() for k in DIRECTIVE_KEYWORDS), b"FORM", b"from", b"Require", b"FR\tOM",
+    *(k.encode() for k in BUILTIN_KEYWORDS), b"FORM", b"from", b"Require", b"FR\tOM",
 ]
 WORDS = [b"app.py", b"/app/x", b"gpu_ram", b"gpu_name", b"cold_workers=2", b"80", b"img:tag",
          b"../lib", b"[A, B]", b"[RTX_4090]", *TRICKY]
@@ -50,7 +51,7 @@ WORDS = [b"app.py", b"/app/x", b"gpu_ram", b"gpu_name", b"cold_workers=2", b"80"
 KINDS = ["insert", "delete", "replace", "duplicate", "line delete", "line duplicate",
          "line swap", "line continue", "line indent", "word replace", "word lower",
          "word glue", "word drop"]
-KEYWORDS = [k.encode() for k in DIRECTIVE_KEYWORDS] + [b"from", b"Run", b"MYPLUGIN", b"#", b""]
+KEYWORDS = [k.encode() for k in BUILTIN_KEYWORDS] + [b"from", b"Run", b"MYPLUGIN", b"#", b""]
 #: Code points for random words: ASCII, controls, Latin-1, the rest of the BMP (no
 #: surrogates: a str holding one cannot be a file), and astral planes.
 CODE_POINTS = [(0x20, 0x7E), (0x00, 0x1F), (0x80, 0xFF), (0x100, 0xD7FF), (0xE000, 0xFFFF),

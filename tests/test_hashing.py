@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from vastbuild.api import is_content_hash
 from vastbuild.archive import ChunkInfo, Member
 from vastbuild.hashing import (
     COMPONENTS,
     component_hashes,
     content_hash,
     filter_ignored_lines,
-    is_content_hash,
     manifest,
 )
 

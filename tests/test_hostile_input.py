@@ -134,10 +134,10 @@ def test_control_characters_from_files_never_reach_the_terminal(project: Path) -
 
 
 def test_an_api_key_file_saved_with_a_byte_order_mark_gives_the_key(tmp_path: Path) -> None:
-    from vastbuild.cli.deploy import _api_key
+    from vastbuild.api import read_api_key
 
     (tmp_path / "key").write_bytes(b"\xef\xbb\xbfabc123\r\n")
-    assert _api_key(tmp_path / "key") == "abc123"
+    assert read_api_key(tmp_path / "key") == "abc123"
 
 
 def test_ctrl_c_during_a_build_exits_130_and_leaves_nothing_half_written(

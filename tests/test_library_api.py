@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import vastbuild
+import vastbuild.api
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -35,5 +36,13 @@ def test_errors_come_as_diagnostics(tmp_path: Path) -> None:
         vastbuild.load(tmp_path)
     [problem] = caught.value.diagnostics
     assert (problem.code, problem.span.line, problem.span.col) == ("E027", 2, 6)
-    model, diagnostics = vastbuild.check_path(tmp_path)
-    assert model is None and diagnostics == list(caught.value.diagnostics)
+    report = vastbuild.api.check(tmp_path)
+    assert report.model is None and report.diagnostics == caught.value.diagnostics
+
+
+def test_the_package_names_are_the_api_names() -> None:
+    import pkgutil
+
+    modules = {m.name for m in pkgutil.iter_modules(vastbuild.__path__)}
+    assert not set(vastbuild.__all__) & modules, "a module would shadow the API's name"
+    assert set(vastbuild.__all__) - {"__version__", "Deployment"} <= set(vastbuild.api.__all__)

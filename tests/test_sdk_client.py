@@ -24,12 +24,11 @@ import requests
 from conftest import RunningDevServer
 
 from vastbuild import wire
-from vastbuild.deploy import deploy_targets
-from vastbuild.loader import load
+from vastbuild.api import deploy as deploy_targets
+from vastbuild.api import load
 from vastbuild.vast.client import VastClient
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-SDK_PYTHON = Path(os.environ.get("VASTBUILD_SDK_PYTHON", "/work/main/.venv-sdk/bin/python"))
 
 #: A user's SDK program. The cached SSL contexts are preset, or the SDK would
 #: fetch Vast's root certificate from console.vast.ai before its first request.
@@ -80,14 +79,6 @@ print(json.dumps({"config": dataclasses.asdict(config), "found": found is not No
 '''
 
 
-def sdk_python() -> Path:
-    if not SDK_PYTHON.exists():
-        pytest.skip(f"no Python 3.12 with vastai 1.9.1 at {SDK_PYTHON} (set "
-                    "VASTBUILD_SDK_PYTHON, or run `make sdk-venv`): the SDK's ensure_ready "
-                    "needs Python >= 3.12")
-    return SDK_PYTHON
-
-
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("VAST_API_URL", "VAST_API_KEY", "IS_DEPLOYMENT", "CONTAINER_API_KEY")}
@@ -95,9 +86,10 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_sdk(program: Path, server: RunningDevServer, greeting: str) -> dict[str, object]:
+def run_sdk(python: Path, program: Path, server: RunningDevServer,
+            greeting: str) -> dict[str, object]:
     result = subprocess.run(
-        [str(sdk_python()), str(program)], cwd=program.parent, capture_output=True, text=True,
+        [str(python), str(program)], cwd=program.parent, capture_output=True, text=True,
         timeout=120, env=clean_env(VAST_API_KEY=server.keys[0], DEV_SERVER_URL=server.url,
                                    GREETING=greeting))
     assert result.returncode == 0, result.stderr
@@ -105,16 +97,17 @@ def run_sdk(program: Path, server: RunningDevServer, greeting: str) -> dict[str,
 
 
 def test_the_sdk_ensure_ready_deploys_to_the_dev_server(dev_server: RunningDevServer,
-                                                        tmp_path: Path) -> None:
+                                                        tmp_path: Path, sdk_python: Path) -> None:
     program = tmp_path / "sdk_app" / "hello_app.py"
     program.parent.mkdir()
     program.write_text(SDK_PROGRAM)
 
-    first = run_sdk(program, dev_server, "hello")
+    first = run_sdk(sdk_python, program, dev_server, "hello")
     assert first["action"] == "created"
-    again = run_sdk(program, dev_server, "hello")
+    again = run_sdk(sdk_python, program, dev_server, "hello")
     assert (again["action"], again["id"]) == ("exists", first["id"])
-    changed = run_sdk(program, dev_server, "good day")  # config.json's envs: a soft update
+    # config.json's envs changed: a soft update
+    changed = run_sdk(sdk_python, program, dev_server, "good day")
     assert (changed["action"], changed["id"]) == ("soft_update", first["id"])
 
     client = VastClient(dev_server.keys[0], api_url=dev_server.url, autoscaler_url=dev_server.url)
@@ -149,8 +142,7 @@ def test_the_worker_bootstrap_unpacks_what_vastbuild_uploaded(
     model = load(vastfile)
     with VastClient(dev_server.keys[0], api_url=dev_server.url,
                     autoscaler_url=dev_server.url) as client:
-        [outcome] = deploy_targets([model], client=client, cache_dir=tmp_path / "cache",
-                                   api_url=dev_server.url, autoscaler_url=dev_server.url)
+        [outcome] = deploy_targets([model], client=client, cache_dir=tmp_path / "cache")
     assert outcome.uploaded
 
     worker = tmp_path / "worker"

@@ -44,9 +44,8 @@ from vastai.serverless.remote.deploy import Deployment as SdkDeployment
 from vastai.serverless.remote.utils import serialize_config
 
 from vastbuild import wire
-from vastbuild.builder import build
+from vastbuild.api import build, load
 from vastbuild.catalog import catalog
-from vastbuild.loader import load
 from vastbuild.model import Deployment, SearchTerm
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

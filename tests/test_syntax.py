@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from vastbuild import nodes
 from vastbuild.diagnostics import Diagnostic, render
-from vastbuild.syntax import DIRECTIVE_KEYWORDS, SYNTAX_CODES, USAGE, parse
+from vastbuild.directives import BUILTIN_KEYWORDS, BY_KEYWORD
+from vastbuild.syntax import SYNTAX_CODES, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -389,11 +390,11 @@ def test_every_code_is_tested_and_titled() -> None:
 
 def test_arity_errors_show_the_usage_line() -> None:
     for keyword in ("DEPLOYMENT", "TAG", "VERSION", "TTL", "CODE", "VENV"):
-        assert one_error(f"{keyword}\n").help == f"usage: {USAGE[keyword]}"
-        assert one_error(f"{keyword} a b\n").help.startswith(f"usage: {USAGE[keyword]}")
+        assert one_error(f"{keyword}\n").help == f"usage: {BY_KEYWORD[keyword].usage}"
+        assert one_error(f"{keyword} a b\n").help.startswith(f"usage: {BY_KEYWORD[keyword].usage}")
     assert one_error("COPY a b c\n").help.startswith("usage: COPY src dst")
     assert one_error("FROM img 80\n").help.endswith("FROM img STORAGE 80")
-    assert set(USAGE) == set(DIRECTIVE_KEYWORDS)
+    assert set(BY_KEYWORD) == set(BUILTIN_KEYWORDS)
 
 
 def test_operator_help_suggests_the_fix() -> None:
@@ -462,7 +463,7 @@ def test_an_excerpt_shows_no_control_character_and_no_endless_line() -> None:
 # -- any well-formed line parses to the words it was built from ------------------------
 
 #: Words that look like something else somewhere in the grammar.
-CONFUSABLE = [*DIRECTIVE_KEYWORDS, "from", "storage", "STORAGE", "-r", "a=b", "torch==2.0",
+CONFUSABLE = [*BUILTIN_KEYWORDS, "from", "storage", "STORAGE", "-r", "a=b", "torch==2.0",
               "AND", "and", "in", "not", "NOTIN", "x,y", "[x]", "]", "[", "a#b", "\\x", "é",
               "'q r'", '"s \\" t"', "''", "RTX_4090", ">=", "==", "48GB"]
 words = st.sampled_from(CONFUSABLE) | st.text(

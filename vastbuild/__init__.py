@@ -1,36 +1,31 @@
 """vastbuild: a compiler-style build tool for Vast.ai serverless deployments.
 
-The library API below is what the CLI itself uses. Names are imported on first
-use, so that ``import vastbuild`` (and ``vastbuild hash``) stays cheap.
+The library API is :mod:`vastbuild.api`; its most used names are reachable
+from the package itself (``vastbuild.load``, ``vastbuild.build``), imported on
+first use so that ``import vastbuild`` stays cheap. A name that is also a module
+of the package (``check``, ``deploy``) is only in :mod:`vastbuild.api`.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 __version__ = "0.1.0"
 
-#: public name -> module that defines it
-_EXPORTS = {
-    "load": "vastbuild.loader",
-    "check_path": "vastbuild.loader",
-    "find_vastfile": "vastbuild.loader",
-    "build": "vastbuild.builder",
-    "hash_targets": "vastbuild.builder",
-    "BuildResult": "vastbuild.builder",
-    "Deployment": "vastbuild.model",
-    "Diagnostic": "vastbuild.diagnostics",
-    "DiagnosticError": "vastbuild.diagnostics",
-    "VastbuildError": "vastbuild.errors",
-    "default_cache_dir": "vastbuild.cache",
-}
+#: names re-exported from vastbuild.api, plus the model of a checked Vastfile
+_FROM_API = (
+    "load", "load_all", "build", "hash_targets", "plan_build", "plan_deploy",
+    "default_cache_dir", "find_vastfile", "format_file", "format_source",
+    "BuildResult", "HashResult", "CheckReport", "Diagnostic", "DiagnosticError",
+    "VastbuildError", "InvalidArgument",
+)
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "Deployment", *_FROM_API]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vastbuild' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+def __getattr__(name: str) -> object:
+    if name in _FROM_API:
+        return getattr(importlib.import_module("vastbuild.api"), name)
+    if name == "Deployment":
+        return importlib.import_module("vastbuild.model").Deployment
+    raise AttributeError(f"module 'vastbuild' has no attribute {name!r}")

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import BinaryIO, Literal
 
+from vastbuild.canonical import JsonValue
 from vastbuild.errors import VastbuildError
 
 BLOCK = 512
@@ -90,16 +91,28 @@ class Member:
         return replace(self, size=self.hash_size, sha256=self.hash_sha256,
                        hash_size=None, hash_sha256=None)
 
-    def to_json(self) -> list[object]:
+    def to_json(self) -> list[JsonValue]:
         return [self.name, self.type, self.mode, self.size, self.sha256, self.linkname,
                 self.hash_size, self.hash_sha256]
 
     @classmethod
-    def from_json(cls, row: Sequence[object]) -> Member:
+    def from_json(cls, row: JsonValue) -> Member:
+        """The member :meth:`to_json` wrote; ValueError for any other shape."""
+        if not isinstance(row, list) or len(row) != 8:
+            raise ValueError("a member is a list of 8 fields")
         name, kind, mode, size, sha, link, hash_size, hash_sha = row
-        return cls(str(name), kind, int(mode), int(size), str(sha), str(link),  # type: ignore[arg-type]
-                   None if hash_size is None else int(hash_size),  # type: ignore[arg-type]
-                   None if hash_sha is None else str(hash_sha))
+        if not (isinstance(name, str) and isinstance(mode, int) and isinstance(size, int)
+                and isinstance(sha, str) and isinstance(link, str)
+                and (hash_size is None or isinstance(hash_size, int))
+                and (hash_sha is None or isinstance(hash_sha, str))):
+            raise ValueError(f"a member's fields have the wrong types: {row!r}")
+        if kind == "file":
+            return cls(name, "file", mode, size, sha, link, hash_size, hash_sha)
+        if kind == "dir":
+            return cls(name, "dir", mode, size, sha, link, hash_size, hash_sha)
+        if kind == "symlink":
+            return cls(name, "symlink", mode, size, sha, link, hash_size, hash_sha)
+        raise ValueError(f"{kind!r} is not a member type")
 
 
 @dataclass(frozen=True, slots=True)

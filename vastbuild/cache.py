@@ -62,7 +62,7 @@ class CorruptEntry(Exception):
 
 
 @dataclass(frozen=True)
-class StoreStats:
+class CacheStats:
     directory: Path
     entries: dict[str, int]
     volume: int
@@ -71,7 +71,7 @@ class StoreStats:
     artifact_bytes: int
 
 
-class Store:
+class BuildCache:
     """A cache folder. Thread-safe; safe to open from several processes at once."""
 
     def __init__(self, directory: Path):
@@ -108,8 +108,7 @@ class Store:
             raise VastbuildError(
                 f"cannot use the cache folder {self.directory}: {reason}",
                 "free some space, or delete the folder (it holds nothing that cannot be "
-                "rebuilt), or pass another one with --cache-dir or VASTBUILD_CACHE_DIR") \
-                from None
+                "rebuilt), or use another cache folder", setting="cache_dir") from None
 
     def close(self) -> None:
         self._cache.close()
@@ -161,18 +160,18 @@ class Store:
     def get_content(self, digest: str) -> bytes | None:
         return self._get(f"cas:{digest}")
 
-    def get_index(self, root: str) -> dict[str, tuple] | None:
-        """The file index of a tree (one read for the whole tree)."""
+    def get_index(self, root: str) -> object:
+        """The file index of a tree (one read for the whole tree), as
+        :meth:`put_index` stored it; None when there is none."""
         data = self._get(_index_key(root))
         if data is None:
             return None
         try:
-            index = pickle.loads(data)
+            return pickle.loads(data)
         except Exception:  # an index written by another version: start afresh
             return None
-        return index if isinstance(index, dict) else None
 
-    def put_index(self, root: str, index: dict[str, tuple]) -> None:
+    def put_index(self, root: str, index: object) -> None:
         self._set(_index_key(root), pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
 
     # -- blobs: compressed chunks, possibly large, streamed --------------------------
@@ -226,7 +225,7 @@ class Store:
 
     # -- housekeeping ------------------------------------------------------------------
 
-    def stats(self) -> StoreStats:
+    def stats(self) -> CacheStats:
         entries = {label: 0 for label in _KINDS.values()}
         with self._reporting():
             for key in self._cache.iterkeys():
@@ -234,7 +233,7 @@ class Store:
                 if label:
                     entries[label] += 1
             files = list(self._artifact_files())
-            return StoreStats(self.directory, entries, self._cache.volume(),
+            return CacheStats(self.directory, entries, self._cache.volume(),
                               int(self._cache.size_limit), len(files),
                               sum(f.stat().st_size for f in files))
 

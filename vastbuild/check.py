@@ -22,8 +22,13 @@ from typing import TypeVar
 from vastbuild import nodes
 from vastbuild.codescan import scan_code
 from vastbuild.diagnostics import Diagnostic, Note, Span, error, has_errors, warning
-from vastbuild.directives import CheckContext, check_extension
+from vastbuild.directives import DIRECTIVES, CheckContext, spec_of
 from vastbuild.model import (
+    AUTOSCALE_BY_NAME,
+    AUTOSCALE_SETTINGS,
+    DEFAULT_PORT,
+    DEFAULT_STORAGE_GB,
+    DEFAULT_TAG,
     CodeSource,
     CopySpec,
     Deployment,
@@ -31,8 +36,9 @@ from vastbuild.model import (
     RequirementsFile,
     RunStep,
 )
+from vastbuild.plugins import LOAD_FAILED, PluginError, registry
 from vastbuild.require import check_require
-from vastbuild.units import Number, UnitError, duration_seconds, parse_number, size_gb
+from vastbuild.units import Number, UnitError, duration_seconds, exact, parse_number, size_gb
 from vastbuild.workspace import find_root
 
 #: Every code the checker (and the modules it drives) reports, with what it means.
@@ -41,7 +47,7 @@ CHECK_CODES: dict[str, str] = {
     "E020": "a required directive (FROM, CODE) is missing",
     "E021": "a directive that may appear once appears again",
     "E022": "unknown directive",
-    "E023": "a directive plugin failed to load or to check",
+    "E023": "a plugin failed to load, is not what its entry point group needs, or failed",
     "E024": "TTL is not a duration",
     "E025": "STORAGE is not a size",
     "E026": "a path leaves the workspace",
@@ -70,39 +76,17 @@ CHECK_CODES: dict[str, str] = {
     "E049": "RUN has nothing to run",
     "E050": "a directive's value is empty",
     "E051": "VENV path holds white space",
+    "E052": "a plugin takes a name that vastbuild or another plugin holds",
     "W001": "REQUIRE names a GPU the catalog does not know",
     "W002": "CODE creates no Deployment the checker can find",
     "W003": "CODE names its Deployment with an expression the checker cannot read",
 }
 
-KEYWORDS: dict[type[nodes.Directive], str] = {
-    nodes.DeploymentName: "DEPLOYMENT", nodes.Tag: "TAG", nodes.Version: "VERSION",
-    nodes.Ttl: "TTL", nodes.From: "FROM", nodes.Code: "CODE", nodes.Pip: "PIP",
-    nodes.PipRequirements: "PIP", nodes.Apt: "APT", nodes.Env: "ENV",
-    nodes.RunShell: "RUN", nodes.RunExec: "RUN", nodes.Copy: "COPY", nodes.Venv: "VENV",
-    nodes.SystemPython: "SYSTEM_PYTHON", nodes.Port: "PORT", nodes.Require: "REQUIRE",
-    nodes.Autoscale: "AUTOSCALE",
-}
-REQUIRED: tuple[type[nodes.Directive], ...] = (nodes.From, nodes.Code)
-AT_MOST_ONCE: tuple[type[nodes.Directive], ...] = (
-    nodes.DeploymentName, nodes.Tag, nodes.Version, nodes.Ttl, nodes.Venv, nodes.SystemPython)
-EXAMPLES = {nodes.From: "FROM vastai/pytorch:@vastai-automatic-tag", nodes.Code: "CODE app.py"}
-
-DEFAULT_STORAGE_GB = 50
-DEFAULT_PORT = (3000, "tcp")
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PORT = re.compile(r"(?P<number>\d+)(?:/(?P<protocol>[A-Za-z]+))?")
 #: files the build writes at the top of the tarball; a relative COPY onto them
 #: would overwrite what the worker bootstrap reads
 RESERVED_DESTINATIONS = ("config.json", "deployment.py", "deployment")
-
-#: AUTOSCALE key -> the kind of value it takes
-AUTOSCALE_KEYS: dict[str, str] = {
-    "cold_workers": "count", "max_workers": "count", "min_load": "number",
-    "min_cold_load": "number", "target_util": "fraction", "cold_mult": "number",
-    "max_queue_time": "seconds", "target_queue_time": "seconds",
-    "inactivity_timeout": "seconds",
-}
 
 D = TypeVar("D", bound=nodes.Directive)
 
@@ -112,6 +96,7 @@ def check(tree: nodes.Vastfile, vastfile: Path
     """Check a parsed Vastfile read from ``vastfile``: the model (only when there is
     no error) and every diagnostic, errors and warnings, in no particular order."""
     vastfile = vastfile.resolve()
+    registry()  # a plugin that takes a built-in's name stops every check, not only some
     context = CheckContext(vastfile=vastfile, root=find_root(vastfile), display=tree.path)
     directives = tree.directives
     diagnostics: list[Diagnostic] = []
@@ -123,54 +108,54 @@ def check(tree: nodes.Vastfile, vastfile: Path
     def every(*kinds: type[nodes.Directive]) -> list[nodes.Directive]:
         return [d for d in directives if isinstance(d, kinds)]
 
-    fields: dict[str, object] = {}
     deployment = first(nodes.DeploymentName)
+    name = None
     if deployment is not None and _nonempty(deployment.name, "DEPLOYMENT", diagnostics):
-        fields["name"] = deployment.name.text
+        name = deployment.name.text
     tag = first(nodes.Tag)
+    tag_text = DEFAULT_TAG
     if tag is not None and _nonempty(tag.tag, "TAG", diagnostics):
-        fields["tag"] = tag.tag.text
+        tag_text = tag.tag.text
     version = first(nodes.Version)
+    version_label = None
     if version is not None and _nonempty(version.label, "VERSION", diagnostics):
-        fields["version_label"] = version.label.text
+        version_label = version.label.text
     ttl = first(nodes.Ttl)
-    if ttl is not None:
-        fields["ttl"] = _ttl(ttl.duration, diagnostics)
     image = first(nodes.From)
+    storage: Number = DEFAULT_STORAGE_GB
     if image is not None:
         _nonempty(image.image, "FROM", diagnostics)
-        fields["image"] = image.image.text
         if image.storage is not None:
-            fields["storage"] = _storage(image.storage, diagnostics)
+            storage = _storage(image.storage, diagnostics)
     code_node = first(nodes.Code)
     code = None if code_node is None else _code(code_node, context, diagnostics)
 
     installs, requirements = _pip(every(nodes.Pip, nodes.PipRequirements), context, diagnostics)
-    fields["pip_installs"] = installs
-    fields["requirements_files"] = requirements
-    fields["apt_gets"] = _apt(every(nodes.Apt))
-    fields["envs"] = _envs(every(nodes.Env), diagnostics)
-    fields["runs"] = _runs(every(nodes.RunShell, nodes.RunExec), diagnostics)
-    fields["copies"] = _copies(every(nodes.Copy), context, diagnostics)
-    fields["venv"] = _venv(every(nodes.Venv, nodes.SystemPython), diagnostics)
-    fields["ports"] = _ports(every(nodes.Port), diagnostics)
     search, problems = check_require(d for d in directives if isinstance(d, nodes.Require))
     diagnostics.extend(problems)
-    fields["search"] = search
-    fields["autoscale"] = _autoscale(every(nodes.Autoscale), diagnostics)
-    fields["plugins"] = _plugins(every(nodes.Extension), context, diagnostics)
+    envs = _envs(every(nodes.Env), diagnostics)
+    runs = _runs(every(nodes.RunShell, nodes.RunExec), diagnostics)
+    copies = _copies(every(nodes.Copy), context, diagnostics)
+    venv = _venv(every(nodes.Venv, nodes.SystemPython), diagnostics)
+    ports = _ports(every(nodes.Port), diagnostics)
+    autoscale = _autoscale(every(nodes.Autoscale), diagnostics)
+    plugins = _plugins(every(nodes.Extension), context, diagnostics)
+    ttl_seconds = None if ttl is None else _ttl(ttl.duration, diagnostics)
 
-    if code is not None and (deployment is None or "name" in fields):
+    if code is not None and code_node is not None and (deployment is None or name is not None):
         declared = deployment.name if deployment is not None else None
         diagnostics.extend(_name_rule(code, code_node, declared, context))
     if has_errors(diagnostics) or code is None or image is None:
         return None, diagnostics
-    name = fields.pop("name", None)
     model = Deployment(
         vastfile=vastfile, root=context.root,
-        name=str(name) if name is not None else _stem(code.path),
-        config_name=str(name) if name is not None else "",
-        code=code, **fields)
+        name=name if name is not None else _stem(code.path),
+        config_name=name if name is not None else "",
+        image=image.image.text, code=code, tag=tag_text, version_label=version_label,
+        ttl=ttl_seconds, storage=storage, pip_installs=installs,
+        requirements_files=requirements, apt_gets=_apt(every(nodes.Apt)), envs=envs,
+        runs=runs, copies=copies, venv=venv, ports=ports, search=search,
+        autoscale=autoscale, plugins=plugins)
     return model, diagnostics
 
 
@@ -180,22 +165,24 @@ def _stem(code: Path) -> str:
 
 
 def _cardinality(tree: nodes.Vastfile) -> list[Diagnostic]:
-    """FROM and CODE exactly once; DEPLOYMENT, TAG, VERSION, TTL, VENV and
-    SYSTEM_PYTHON at most once. A repeat is reported at itself, noting the first."""
+    """How often each directive may appear (:data:`vastbuild.directives.DIRECTIVES`):
+    FROM and CODE exactly once, DEPLOYMENT, TAG, VERSION, TTL, VENV and SYSTEM_PYTHON
+    at most once. A repeat is reported at itself, noting the first."""
     diagnostics: list[Diagnostic] = []
-    for kind in REQUIRED + AT_MOST_ONCE:
-        found = [d for d in tree.directives if isinstance(d, kind)]
-        keyword = KEYWORDS[kind]
-        if not found and kind in REQUIRED:
+    for spec in DIRECTIVES:
+        if spec.count == "any":
+            continue
+        found = [d for d in tree.directives if isinstance(d, spec.nodes)]
+        if not found and spec.count == "once":
             diagnostics.append(error(
-                "E020", f"the Vastfile has no {keyword}", Span.point(tree.path, 1, 1),
-                f"add a line such as `{EXAMPLES[kind]}`"))
+                "E020", f"the Vastfile has no {spec.keyword}", Span.point(tree.path, 1, 1),
+                f"add a line such as `{spec.example}`"))
         for repeat in found[1:]:
             diagnostics.append(error(
-                "E021", f"{keyword} is given more than once", repeat.keyword_span,
-                f"a Vastfile has {'one' if kind in REQUIRED else 'at most one'} {keyword}; "
-                "remove one of them",
-                [Note(found[0].keyword_span, f"first {keyword} here")]))
+                "E021", f"{spec.keyword} is given more than once", repeat.keyword_span,
+                f"a Vastfile has {'one' if spec.count == 'once' else 'at most one'} "
+                f"{spec.keyword}; remove one of them",
+                [Note(found[0].keyword_span, f"first {spec.keyword} here")]))
     return diagnostics
 
 
@@ -232,7 +219,7 @@ def _storage(word: nodes.Word, diagnostics: list[Diagnostic]) -> Number:
         diagnostics.append(error("E025", "STORAGE must be more than zero", word.span,
                                  f"leave STORAGE out for the default {DEFAULT_STORAGE_GB} GB"))
         return DEFAULT_STORAGE_GB
-    return int(gb) if float(gb).is_integer() else gb
+    return exact(gb)
 
 
 def _code(node: nodes.Code, context: CheckContext,
@@ -432,7 +419,7 @@ def _venv(directives: Sequence[nodes.Directive], diagnostics: list[Diagnostic]) 
         diagnostics.append(error(
             "E038", "VENV and SYSTEM_PYTHON exclude each other", later.keyword_span,
             "keep one: VENV runs the deployment in that venv, SYSTEM_PYTHON in the image's "
-            "own Python", [Note(node.keyword_span, f"{KEYWORDS[type(node)]} here")]))
+            "own Python", [Note(node.keyword_span, f"{spec_of(node).keyword} here")]))
     if isinstance(node, nodes.SystemPython):
         return ""
     assert isinstance(node, nodes.Venv)
@@ -476,12 +463,13 @@ def _autoscale(directives: Sequence[nodes.Directive], diagnostics: list[Diagnost
         assert isinstance(node, nodes.Autoscale)
         for assignment in node.assignments:
             key = assignment.key.text
-            if key not in AUTOSCALE_KEYS:
-                nearest = difflib.get_close_matches(key, list(AUTOSCALE_KEYS), n=1)
+            if key not in AUTOSCALE_BY_NAME:
+                names = [setting.name for setting in AUTOSCALE_SETTINGS]
+                nearest = difflib.get_close_matches(key, names, n=1)
                 diagnostics.append(error(
                     "E039", f"unknown AUTOSCALE key `{key}`", assignment.key.span,
                     f"did you mean `{nearest[0]}`?" if nearest
-                    else "the keys are " + ", ".join(AUTOSCALE_KEYS)))
+                    else "the keys are " + ", ".join(names)))
                 continue
             value = _autoscale_value(key, assignment.value, diagnostics)
             if value is not None:
@@ -498,7 +486,7 @@ def _autoscale(directives: Sequence[nodes.Directive], diagnostics: list[Diagnost
 
 def _autoscale_value(key: str, word: nodes.Word, diagnostics: list[Diagnostic]
                      ) -> Number | None:
-    kind = AUTOSCALE_KEYS[key]
+    kind = AUTOSCALE_BY_NAME[key].kind
     value: Number | None
     if kind == "seconds":
         try:
@@ -532,11 +520,39 @@ def _plugins(directives: Sequence[nodes.Directive], context: CheckContext,
     plugins: list[PluginDirective] = []
     for node in directives:
         assert isinstance(node, nodes.Extension)
-        value, problems = check_extension(node, context)
+        value, problems = _check_extension(node, context)
         diagnostics.extend(problems)
         if value is not None and not has_errors(problems):
             plugins.append(PluginDirective(node.keyword.text.upper(), value, node.span))
     return tuple(plugins)
+
+
+def _check_extension(node: nodes.Extension, context: CheckContext
+                     ) -> tuple[object | None, list[Diagnostic]]:
+    """Check a directive the language does not define: hand it to the plugin that
+    claims its keyword, or report it with the nearest known directive."""
+    keyword = node.keyword.text.upper()
+    try:
+        plugin = registry().directive(keyword)
+    except PluginError as exc:
+        return None, [error(exc.code, exc.reason, node.keyword_span, exc.hint)]
+    if plugin is None:
+        nearest = registry().nearest_keyword(keyword)
+        hint = (f"did you mean `{nearest}`?" if nearest else
+                "the directives are " + ", ".join(registry().known_keywords())
+                + "; a plugin may add more")
+        return None, [error("E022", f"unknown directive `{node.keyword.text}`",
+                            node.keyword_span, hint)]
+    try:
+        value, diagnostics = plugin.check(node, context)
+        diagnostics = list(diagnostics)
+        if not all(isinstance(d, Diagnostic) for d in diagnostics):
+            raise TypeError("check() must return (value, [Diagnostic, ...])")
+    except Exception as exc:  # a plugin bug must not become a vastbuild traceback
+        return None, [error(LOAD_FAILED, f"the plugin for {keyword} failed: "
+                            f"{type(exc).__name__}: {exc}", node.keyword_span,
+                            "this is a bug in the plugin; report it to its authors")]
+    return value, diagnostics
 
 
 def _name_rule(code: CodeSource, node: nodes.Code, deployment: nodes.Word | None,

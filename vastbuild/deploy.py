@@ -17,16 +17,21 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vastbuild.errors import VastbuildError
+from vastbuild.builder import build_targets, hash_targets
+from vastbuild.cache import BuildCache
+from vastbuild.canonical import JsonValue
+from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.model import Deployment
+from vastbuild.progress import Reporter
+from vastbuild.units import format_bytes, int_or_none
 from vastbuild.vast.client import PutResponse, UploadRejected, VastClient
-from vastbuild.vast.state import LastDeploy, read_last_deploy, write_last_deploy
-from vastbuild.vast.tiers import Plan, ServerView, Snapshot, action_mismatch, plan
+from vastbuild.vast.last_deploy import LastDeploy, read_last_deploy, write_last_deploy
+from vastbuild.vast.tiers import ServerView, Snapshot, TierDecision, action_mismatch, decide_tier
 from vastbuild.wire import config_json, deployment_config
 
 #: Where progress lines go (the CLI prints them to stderr).
@@ -37,12 +42,12 @@ ROLLOUT_PENDING = ("rolling update: an earlier deploy registered this content bu
 
 
 @dataclass(frozen=True)
-class TargetPlan:
+class DeployPlan:
     """One target's plan, with the server ids it will touch (None: not on the server yet)."""
 
     label: str
     desired: Snapshot
-    plan: Plan
+    decision: TierDecision
     deployment_id: int | None
     endpoint_id: int | None
     #: an earlier deploy registered this very content but never recorded its end:
@@ -51,7 +56,7 @@ class TargetPlan:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DeployOutcome:
     """What deploying one target did."""
 
     label: str
@@ -76,7 +81,7 @@ class Outcome:
     artifact: Path
     warnings: tuple[str, ...] = field(default=())
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JsonValue]:
         """The ``--json`` form of one target."""
         return {
             "label": self.label, "name": self.name, "tag": self.tag, "hash": self.hash,
@@ -127,55 +132,53 @@ class ServerReader:
 
 
 def plan_target(reader: ServerReader, label: str, desired: Snapshot, *, cache_dir: Path,
-                api_url: str) -> TargetPlan:
+                api_url: str) -> DeployPlan:
     """Compare one desired deployment with the server (and the local record of the last deploy)."""
     view = reader.view(desired.name, desired.tag)
     last = read_last_deploy(cache_dir, api_url, desired.name, desired.tag)
-    result = plan(desired, view, last.snapshot if last else None,
-                  last.deployment_id if last else None)
+    result = decide_tier(desired, view, last.snapshot if last else None,
+                         last.deployment_id if last else None)
     record = view.record or {}
-    deployment_id = _int_or_none(record.get("id"))
+    deployment_id = int_or_none(record.get("id"))
     pending = (last is not None and deployment_id == last.deployment_id
                and str(record.get("file_hash")) == desired.file_hash
                and last.snapshot.file_hash != desired.file_hash)
     if pending:
         result = replace(result, reasons=(*result.reasons, ROLLOUT_PENDING))
-    return TargetPlan(label=label, desired=desired, plan=result, deployment_id=deployment_id,
-                      endpoint_id=_int_or_none(record.get("endpoint_id")),
+    return DeployPlan(label=label, desired=desired, decision=result, deployment_id=deployment_id,
+                      endpoint_id=int_or_none(record.get("endpoint_id")),
                       rollout_pending=pending)
 
 
-def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache_dir: Path,
-                 api_url: str, autoscaler_url: str) -> list[TargetPlan]:
+def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache: BuildCache,
+                 mtime: int, api_url: str, autoscaler_url: str) -> list[DeployPlan]:
     """Plan every target without building: the content hash and manifest come from
     the hashing pass, which reads (and remembers) file digests but packs nothing."""
-    from vastbuild.builder import hash_targets
-
     reader = ServerReader(client)
     plans = []
-    hashed_targets = hash_targets(list(models), cache_dir=cache_dir, api_url=api_url,
-                                  autoscaler_url=autoscaler_url)
+    hashed_targets, _ = hash_targets(list(models), cache=cache, mtime=mtime, api_url=api_url,
+                                     autoscaler_url=autoscaler_url)
     for model, hashed in zip(models, hashed_targets, strict=True):
         config = deployment_config(model, file_hash=hashed.hash, file_size=0,
                                    api_url=api_url, autoscaler_url=autoscaler_url)
         config.pop("file_size")  # unknown until packed, and never compared
         desired = snapshot(model, file_hash=hashed.hash, config=config,
                            components=hashed.components, manifest=hashed.manifest)
-        plans.append(plan_target(reader, model.label, desired, cache_dir=cache_dir,
+        plans.append(plan_target(reader, model.label, desired, cache_dir=cache.directory,
                                  api_url=api_url))
     return plans
 
 
-def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache_dir: Path,
-                   api_url: str, autoscaler_url: str, dry_run: bool = False,
-                   report: Report | None = None) -> list[Outcome]:
+def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: BuildCache,
+                   mtime: int, api_url: str, autoscaler_url: str, dry_run: bool = False,
+                   report: Report | None = None) -> list[DeployOutcome]:
     """Build, plan and deploy every target, in order; the first failure stops the run."""
-    from vastbuild.builder import build
-
     say = report or (lambda line: None)
+    cache_dir = cache.directory
     started = time.monotonic()
-    results = build(list(models), cache_dir=cache_dir, outdir=None, formats=("gz",),
-                    api_url=api_url, autoscaler_url=autoscaler_url)
+    results, _ = build_targets(list(models), cache=cache, outdir=None, formats=("gz",),
+                               mtime=mtime, reporter=Reporter(), api_url=api_url,
+                               autoscaler_url=autoscaler_url)
     say(f"built {len(results)} target{'s' * (len(results) != 1)} "
         f"in {time.monotonic() - started:.2f} s")
     reader = ServerReader(client)
@@ -186,7 +189,8 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache_di
                            components=built.components, manifest=built.manifest)
         predicted = plan_target(reader, built.label, desired, cache_dir=cache_dir,
                                 api_url=api_url)
-        say(f"{built.label}: Tier {predicted.plan.tier} ({predicted.plan.action}) predicted")
+        decision = predicted.decision
+        say(f"{built.label}: Tier {decision.tier} ({decision.action}) predicted")
         if dry_run:
             outcomes.append(_dry_outcome(predicted, built.deployment_config,
                                          built.artifacts["gz"],
@@ -200,21 +204,21 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache_di
     return outcomes
 
 
-def _deploy_one(client: VastClient, predicted: TargetPlan, tarball: Path, *, cache_dir: Path,
-                api_url: str, say: Report, started: float) -> Outcome:
+def _deploy_one(client: VastClient, predicted: DeployPlan, tarball: Path, *, cache_dir: Path,
+                api_url: str, say: Report, started: float) -> DeployOutcome:
     desired = predicted.desired
     label = predicted.label
     say(f"{label}: registering {desired.name}:{desired.tag}")
     answer = client.put_deployment(desired.config)
     warnings = []
-    mismatch = action_mismatch(predicted.plan, answer.action)
+    mismatch = action_mismatch(predicted.decision, answer.action)
     if mismatch:
         warnings.append(mismatch)
 
     uploaded, upload_bytes, upload_seconds = False, 0, 0.0
     if answer.needs_upload:
         upload_bytes = tarball.stat().st_size
-        say(f"{label}: uploading {tarball.name} ({human_size(upload_bytes)})")
+        say(f"{label}: uploading {tarball.name} ({format_bytes(upload_bytes)})")
         upload_started = time.monotonic()
         try:
             _upload_with_fresh_url(client, answer, desired, tarball, label, say)
@@ -241,10 +245,10 @@ def _deploy_one(client: VastClient, predicted: TargetPlan, tarball: Path, *, cac
         snapshot=desired, api_url=api_url, deployment_id=answer.deployment_id,
         endpoint_id=answer.endpoint_id, workergroup_id=workergroup_id, action=answer.action,
         deployed_at=time.time()))
-    return Outcome(
+    return DeployOutcome(
         label=label, name=desired.name, tag=desired.tag, hash=desired.file_hash,
-        tier=predicted.plan.tier, action=answer.action, reasons=predicted.plan.reasons,
-        certain=predicted.plan.certain, uploaded=uploaded, upload_bytes=upload_bytes,
+        tier=predicted.decision.tier, action=answer.action, reasons=predicted.decision.reasons,
+        certain=predicted.decision.certain, uploaded=uploaded, upload_bytes=upload_bytes,
         upload_seconds=upload_seconds, deployment_id=answer.deployment_id,
         endpoint_id=answer.endpoint_id, workergroup_id=workergroup_id, rolling_update=rolling,
         ttl=_float_or_none(desired.config.get("ttl")), seconds=time.monotonic() - started,
@@ -300,19 +304,27 @@ def _upload_failed(client: VastClient, answer: PutResponse, label: str,
         "update was started)", failure.hint or "run the deploy again to upload the file")
 
 
-def _dry_outcome(predicted: TargetPlan, config: Mapping[str, Any], artifact: Path,
-                 seconds: float) -> Outcome:
+def _dry_outcome(predicted: DeployPlan, config: Mapping[str, Any], artifact: Path,
+                 seconds: float) -> DeployOutcome:
     desired = predicted.desired
-    return Outcome(
+    return DeployOutcome(
         label=predicted.label, name=desired.name, tag=desired.tag, hash=desired.file_hash,
-        tier=predicted.plan.tier, action=predicted.plan.action, reasons=predicted.plan.reasons,
-        certain=predicted.plan.certain, uploaded=False, upload_bytes=0, upload_seconds=0.0,
+        tier=predicted.decision.tier, action=predicted.decision.action,
+        reasons=predicted.decision.reasons,
+        certain=predicted.decision.certain, uploaded=False, upload_bytes=0, upload_seconds=0.0,
         deployment_id=predicted.deployment_id, endpoint_id=predicted.endpoint_id,
         workergroup_id=None, rolling_update=False, ttl=_float_or_none(config.get("ttl")),
         seconds=seconds, dry_run=True, artifact=artifact)
 
 
-def keep_alive(client: VastClient, outcomes: Sequence[Outcome], stop: threading.Event,
+def require_ttl(ttls: Iterable[float | int | None]) -> None:
+    """Keeping deployments alive needs one with a TTL: :class:`InvalidArgument` otherwise."""
+    if not any(ttls):
+        raise InvalidArgument("no target sets a TTL, so none needs heartbeats",
+                              "set TTL in the Vastfile, or deploy without keeping it alive")
+
+
+def keep_alive(client: VastClient, outcomes: Sequence[DeployOutcome], stop: threading.Event,
                report: Report | None = None) -> None:
     """Send heartbeats for every deployed target with a TTL until ``stop`` is set.
 
@@ -320,9 +332,7 @@ def keep_alive(client: VastClient, outcomes: Sequence[Outcome], stop: threading.
     heartbeat never lets a deployment expire.
     """
     alive = [o for o in outcomes if o.ttl and o.deployment_id is not None and not o.dry_run]
-    if not alive:
-        raise VastbuildError("--keep-alive: no deployed target has a TTL",
-                             "set TTL in the Vastfile, or deploy without --keep-alive")
+    require_ttl(o.ttl for o in alive)
     interval = min(60.0, min(o.ttl or 60.0 for o in alive) / 2)
     say = report or (lambda line: None)
     names = ", ".join(f"{o.name}:{o.tag}" for o in alive)
@@ -335,24 +345,6 @@ def keep_alive(client: VastClient, outcomes: Sequence[Outcome], stop: threading.
         stop.wait(interval)
 
 
-def human_size(n: int) -> str:
-    """Bytes for people: ``812 B``, ``1.3 KB``, ``204.8 MB`` (powers of 1000)."""
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
-            break
-    return f"{value:.1f} {unit}"
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None

@@ -1,51 +1,120 @@
-"""The directive registry: the language's own directives, and the ones plugins add.
+"""The directives of the language: the table of built-in ones, and what a plugin's directive is.
 
-A plugin adds a directive without touching vastbuild: it declares an entry point
-in the group ``vastbuild.directives`` whose *name* is the directive's keyword,
-upper case, and whose object has
+:data:`DIRECTIVES` is the one place a built-in directive is described: its
+keyword, usage line, meaning, how often it may appear, and the syntax-tree
+nodes that carry it. The parser takes its error messages from it, the checker
+its cardinality rules, the formatter its keywords, and the language reference
+its list of directives (``docs/vastfile.md``, checked by a test); the grammar
+(``grammar/vastfile.lark``) must define a keyword terminal for each, which the
+parser verifies when it is built.
 
-* ``keyword: str`` -- the same keyword, upper case;
-* ``check(node: nodes.Extension, context: CheckContext)
-  -> tuple[object | None, list[Diagnostic]]`` -- turns the directive's words
-  (``node.args``) into a checked value, reporting problems as diagnostics with
-  the words' spans. The value must be immutable and hashable where later steps
-  hash it (tuples, frozen dataclasses, strings, paths).
-
-The object may be a module, an instance or a class with a static ``check``. For
-each use of the directive the checker calls ``check``; when it reports no error,
-the value lands in :attr:`vastbuild.model.Deployment.plugins` as
-``PluginDirective(keyword, value, span)``, in source order. For example, in a
-plugin's ``pyproject.toml``::
-
-    [project.entry-points."vastbuild.directives"]
-    TEMPLATE = "vastbuild_template:directive"
-
-Only the entry points whose keyword a Vastfile uses are imported, and the list
-of entry points is read once per process: a Vastfile without plugin directives
-costs one metadata scan, however many plugins are installed.
+A plugin adds a directive through the registry (:mod:`vastbuild.plugins`): an
+object with a ``keyword`` and a ``check`` (:class:`DirectivePlugin`), which
+receives a :class:`CheckContext` to resolve paths and report diagnostics the
+way built-in directives do.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
 import os
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from vastbuild import nodes
-from vastbuild.diagnostics import Diagnostic, Span, error
+from vastbuild.diagnostics import Diagnostic, error
 from vastbuild.workspace import PathMissing, PathOutsideWorkspace, resolve_inside
 
-ENTRY_POINT_GROUP = "vastbuild.directives"
+Count = Literal["once", "at most once", "any"]
 
-#: the language's own directives, in the order the language reference lists them
-BUILTIN_DIRECTIVES: tuple[str, ...] = (
-    "DEPLOYMENT", "TAG", "VERSION", "TTL", "FROM", "CODE", "PIP", "APT", "ENV", "RUN",
-    "COPY", "VENV", "SYSTEM_PYTHON", "PORT", "REQUIRE", "AUTOSCALE",
+
+@dataclass(frozen=True)
+class DirectiveSpec:
+    """One built-in directive, as every pass and the language reference see it."""
+
+    keyword: str
+    #: the usage line(s), alternatives separated by `` | ``
+    usage: str
+    #: one line: what it means (the language reference's list)
+    meaning: str
+    #: how often a Vastfile may hold it
+    count: Count
+    #: what a line that ends right after the keyword lacks ("an image")
+    needs: str
+    #: what a fixed-arity directive takes ("one path"); None when it takes any number
+    takes: str | None
+    #: the syntax-tree nodes that carry it
+    nodes: tuple[type[nodes.Directive], ...]
+    #: a line to suggest when it is required and missing
+    example: str = ""
+    #: what the language reference adds to "how often"
+    note: str = ""
+
+
+DIRECTIVES: tuple[DirectiveSpec, ...] = (
+    DirectiveSpec("DEPLOYMENT", "DEPLOYMENT name", "the deployment's name", "at most once",
+                  "a name", "one name", (nodes.DeploymentName,)),
+    DirectiveSpec("TAG", "TAG tag", "the routing tag, `default` when absent", "at most once",
+                  "a tag", "one tag", (nodes.Tag,)),
+    DirectiveSpec("VERSION", "VERSION label", "a label for this version", "at most once",
+                  "a label", "one label", (nodes.Version,)),
+    DirectiveSpec("TTL", "TTL duration", "tear down after this much client inactivity",
+                  "at most once", "a duration", "one duration", (nodes.Ttl,)),
+    DirectiveSpec("FROM", "FROM image [STORAGE size]",
+                  "the image, and the disk in GB (default 50)", "once", "an image",
+                  "an image and an optional STORAGE size", (nodes.From,),
+                  example="FROM vastai/pytorch:@vastai-automatic-tag"),
+    DirectiveSpec("CODE", "CODE path", "the deployment's Python module or package", "once",
+                  "a path", "one path", (nodes.Code,), example="CODE app.py"),
+    DirectiveSpec("PIP", "PIP spec... | PIP -r file", "Python packages installed at start",
+                  "any", "a package spec or -r file", None, (nodes.Pip, nodes.PipRequirements)),
+    DirectiveSpec("APT", "APT package...", "Debian packages installed at start", "any",
+                  "a package name", None, (nodes.Apt,)),
+    DirectiveSpec("ENV", "ENV KEY=VALUE...", "environment variables", "any",
+                  "a KEY=VALUE assignment", None, (nodes.Env,)),
+    DirectiveSpec("RUN", 'RUN shell text | RUN ["prog", "arg"...]', "commands run at start",
+                  "any", "a command", None, (nodes.RunShell, nodes.RunExec)),
+    DirectiveSpec("COPY", "COPY src dst", "a local file or folder that travels to the worker",
+                  "any", "a source and a destination", "a source and a destination",
+                  (nodes.Copy,)),
+    DirectiveSpec("VENV", "VENV path", "use the venv at `path`", "at most once", "a path",
+                  "one path", (nodes.Venv,), note="not with SYSTEM_PYTHON"),
+    DirectiveSpec("SYSTEM_PYTHON", "SYSTEM_PYTHON", "use the image's own Python",
+                  "at most once", "nothing", "no arguments", (nodes.SystemPython,),
+                  note="not with VENV"),
+    DirectiveSpec("PORT", "PORT n[/tcp|/udp]...", "publish ports", "any", "a port number",
+                  None, (nodes.Port,)),
+    DirectiveSpec("REQUIRE", "REQUIRE column OP value [AND column OP value]...",
+                  "which machines the workers may run on", "any", "a comparison", None,
+                  (nodes.Require,)),
+    DirectiveSpec("AUTOSCALE", "AUTOSCALE key=value...", "how the endpoint scales", "any",
+                  "a key=value setting", None, (nodes.Autoscale,)),
 )
+
+#: the keywords of the built-in directives, in the language reference's order
+BUILTIN_KEYWORDS: tuple[str, ...] = tuple(spec.keyword for spec in DIRECTIVES)
+BY_KEYWORD: dict[str, DirectiveSpec] = {spec.keyword: spec for spec in DIRECTIVES}
+BY_NODE: dict[type[nodes.Directive], DirectiveSpec] = {
+    node: spec for spec in DIRECTIVES for node in spec.nodes}
+
+
+def spec_of(directive: nodes.Directive) -> DirectiveSpec:
+    """The table entry of a built-in directive's node."""
+    return BY_NODE[type(directive)]
+
+
+def reference_table() -> str:
+    """The language reference's list of directives (markdown), as docs/vastfile.md holds it."""
+    def often(spec: DirectiveSpec) -> str:
+        text = "exactly once" if spec.count == "once" else spec.count
+        return f"{text}, {spec.note}" if spec.note else text
+
+    rows = ["| directive | how often | meaning |", "| --- | --- | --- |"]
+    for spec in DIRECTIVES:
+        forms = " / ".join(f"`{form}`" for form in spec.usage.split(" | "))
+        rows.append(f"| {forms.replace('|', chr(92) + '|')} | {often(spec)} | {spec.meaning} |")
+    return "\n".join(rows) + "\n"
+
 
 PathKind = Literal["file", "dir", "any"]
 
@@ -103,92 +172,12 @@ class CheckContext:
                                                   relative))).as_posix()
 
 
+@runtime_checkable
 class DirectivePlugin(Protocol):
-    """What an entry point of the ``vastbuild.directives`` group loads."""
+    """What an entry point of the ``vastbuild.directives`` group loads: a module, an
+    instance, or a class with a static ``check``."""
 
     keyword: str
 
     def check(self, node: nodes.Extension, context: CheckContext
               ) -> tuple[object | None, list[Diagnostic]]: ...
-
-
-class PluginLoadError(Exception):
-    """A plugin's entry point could not be imported or does not look like a directive."""
-
-
-@functools.cache
-def plugin_entry_points() -> dict[str, EntryPoint]:
-    """Installed directive plugins by keyword (upper case), read once per process.
-    Entry points named like a built-in directive are ignored: the language's own
-    meaning wins."""
-    found: dict[str, EntryPoint] = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        keyword = point.name.upper()
-        if keyword not in BUILTIN_DIRECTIVES:
-            found.setdefault(keyword, point)
-    return found
-
-
-@functools.cache
-def load_plugin(keyword: str) -> DirectivePlugin:
-    """Import the plugin that claims ``keyword`` (upper case); raises
-    :class:`PluginLoadError` with a message that names the entry point."""
-    point = plugin_entry_points()[keyword]
-    try:
-        plugin = point.load()
-    except Exception as exc:  # any import failure of third-party code is the plugin's
-        raise PluginLoadError(
-            f"the plugin for {keyword} ({point.value}) failed to import: "
-            f"{type(exc).__name__}: {exc}") from exc
-    if str(getattr(plugin, "keyword", "")).upper() != keyword or not callable(
-            getattr(plugin, "check", None)):
-        raise PluginLoadError(
-            f"the plugin for {keyword} ({point.value}) has no `keyword = {keyword!r}` "
-            "or no `check(node, context)`")
-    return plugin
-
-
-def known_directives() -> tuple[str, ...]:
-    """Every keyword a Vastfile may use here: built-ins, then installed plugins."""
-    return BUILTIN_DIRECTIVES + tuple(sorted(plugin_entry_points()))
-
-
-def nearest_directive(keyword: str) -> str | None:
-    """The known directive ``keyword`` was most likely meant to be (``FORM`` -> ``FROM``)."""
-    matches = difflib.get_close_matches(keyword.upper(), known_directives(), n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
-def check_extension(node: nodes.Extension, context: CheckContext
-                    ) -> tuple[object | None, list[Diagnostic]]:
-    """Check a directive the language does not define: hand it to the plugin that
-    claims its keyword, or report it with the nearest known directive."""
-    keyword = node.keyword.text.upper()
-    if keyword not in plugin_entry_points():
-        return None, [_unknown(node, keyword)]
-    try:
-        plugin = load_plugin(keyword)
-    except PluginLoadError as exc:
-        return None, [error("E023", str(exc), node.keyword_span,
-                            "reinstall the plugin, or remove the directive")]
-    try:
-        value, diagnostics = plugin.check(node, context)
-        diagnostics = list(diagnostics)
-        if not all(isinstance(d, Diagnostic) for d in diagnostics):
-            raise TypeError("check() must return (value, [Diagnostic, ...])")
-    except Exception as exc:  # a plugin bug must not become a vastbuild traceback
-        return None, [error("E023", f"the plugin for {keyword} failed: "
-                            f"{type(exc).__name__}: {exc}", node.keyword_span,
-                            "this is a bug in the plugin; report it to its authors")]
-    return value, diagnostics
-
-
-def _unknown(node: nodes.Extension, keyword: str) -> Diagnostic:
-    nearest = nearest_directive(keyword)
-    span: Span = node.keyword_span
-    if nearest:
-        hint = f"did you mean `{nearest}`?"
-    else:
-        hint = ("the directives are " + ", ".join(known_directives())
-                + "; a plugin may add more")
-    return error("E022", f"unknown directive `{node.keyword.text}`", span, hint)

@@ -1,11 +1,9 @@
 """File digests remembered by stat, as git's index remembers them.
 
-A file whose (size, mtime_ns, ctime_ns, inode, mode) are what they were when it
-was last hashed has the digest it had then, so a warm build or ``hash`` stats
-files and reads none. The index of a tree is one cache entry, loaded in one read.
-A file modified within :data:`RACY_NS` of the moment its tree was scanned is
-"racy" (a second write in the same timestamp tick would leave its stat
-unchanged): its digest is not remembered, and it is read again next time.
+A file whose stat (:mod:`vastbuild.stats`) is what it was when it was last
+hashed has the digest it had then, so a warm build or ``hash`` stats files and
+reads none. The index of a tree is one cache entry, loaded in one read. A racy
+file's digest is not remembered: it is read again next time.
 """
 
 from __future__ import annotations
@@ -15,24 +13,12 @@ import os
 import time
 from dataclasses import dataclass
 
-from vastbuild.cache import Store
+from vastbuild.cache import BuildCache
 from vastbuild.errors import VastbuildError
+from vastbuild.stats import StatKey, is_racy, stat_key
 
-#: how close to the scan a modification time must be for the file to count as racy
-RACY_NS = 2_000_000_000
 #: files are read in blocks of this size
 READ_BLOCK = 1 << 20
-
-StatKey = tuple[int, int, int, int, int]
-
-
-def stat_key(st: os.stat_result) -> StatKey:
-    """What must be unchanged for a remembered digest to hold."""
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
-
-
-def is_racy(key: StatKey, scanned_ns: int) -> bool:
-    return key[1] >= scanned_ns - RACY_NS
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +38,12 @@ class FileChanged(VastbuildError):
 class FileIndex:
     """The remembered digests of one tree (keyed by its absolute root)."""
 
-    def __init__(self, store: Store, root: str):
-        self._store = store
+    def __init__(self, cache: BuildCache, root: str):
+        self._cache = cache
         self.root = root
-        loaded = store.get_index(root)
-        self._entries: dict[str, tuple[StatKey, FileDigest]] = loaded or {}
+        loaded = cache.get_index(root)
+        self._entries: dict[str, tuple[StatKey, FileDigest]] = (
+            loaded if isinstance(loaded, dict) else {})
         self._seen: set[str] = set()
         self._changed = False
 
@@ -84,7 +71,7 @@ class FileIndex:
         for rel in stale:
             del self._entries[rel]
         if self._changed or stale:
-            self._store.put_index(self.root, self._entries)
+            self._cache.put_index(self.root, self._entries)
 
 
 def read_file(path: str, key: StatKey, keep: bool) -> tuple[str, bytes | None]:

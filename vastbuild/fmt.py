@@ -18,6 +18,7 @@ from bisect import bisect_right
 
 from vastbuild import nodes
 from vastbuild.diagnostics import DiagnosticError, has_errors
+from vastbuild.directives import spec_of
 from vastbuild.syntax import parse
 
 _OPERATORS = {"in": "IN", "notin": "NOTIN", "not in": "NOTIN"}
@@ -76,51 +77,38 @@ def _owner(directives: list[nodes.Directive], starts: list[int], line: int) -> i
 
 
 def render_directive(directive: nodes.Directive) -> str:
-    """One directive as one canonical line."""
+    """One directive as one canonical line: its keyword in capitals (from the directive
+    table; a plugin's keyword as written), then its arguments."""
+    if isinstance(directive, nodes.Extension):
+        # The keyword keeps its case: whether a plugin's name is case-sensitive is
+        # the registry's business, and the formatter must not change meaning.
+        return _words(directive.keyword.raw, directive.args)
+    keyword = spec_of(directive).keyword
     match directive:
-        case nodes.DeploymentName(name=name):
-            return f"DEPLOYMENT {name.raw}"
-        case nodes.Tag(tag=tag):
-            return f"TAG {tag.raw}"
-        case nodes.Version(label=label):
-            return f"VERSION {label.raw}"
-        case nodes.Ttl(duration=duration):
-            return f"TTL {duration.raw}"
+        case (nodes.DeploymentName(name=word) | nodes.Tag(tag=word) | nodes.Version(label=word)
+              | nodes.Ttl(duration=word) | nodes.Code(path=word) | nodes.Venv(path=word)):
+            return f"{keyword} {word.raw}"
         case nodes.From(image=image, storage=storage):
-            return f"FROM {image.raw}" + (f" STORAGE {storage.raw}" if storage else "")
-        case nodes.Code(path=path):
-            return f"CODE {path.raw}"
-        case nodes.Pip(specs=specs):
-            return _words("PIP", specs)
+            return f"{keyword} {image.raw}" + (f" STORAGE {storage.raw}" if storage else "")
+        case nodes.Pip(specs=words) | nodes.Apt(packages=words) | nodes.Port(ports=words):
+            return _words(keyword, words)
         case nodes.PipRequirements(file=file):
-            return f"PIP -r {file.raw}"
-        case nodes.Apt(packages=packages):
-            return _words("APT", packages)
-        case nodes.Env(assignments=assignments):
-            return _assignments("ENV", assignments)
+            return f"{keyword} -r {file.raw}"
+        case nodes.Env(assignments=assignments) | nodes.Autoscale(assignments=assignments):
+            return _assignments(keyword, assignments)
         case nodes.RunShell(text=text):
-            return f"RUN {text}"
+            return f"{keyword} {text}"
         case nodes.RunExec(argv=argv):
-            return f"RUN {_json_array(argv)}"
+            return f"{keyword} {_json_array(argv)}"
         case nodes.Copy(src=src, dst=dst):
-            return f"COPY {src.raw} {dst.raw}"
-        case nodes.Venv(path=path):
-            return f"VENV {path.raw}"
+            return f"{keyword} {src.raw} {dst.raw}"
         case nodes.SystemPython():
-            return "SYSTEM_PYTHON"
-        case nodes.Port(ports=ports):
-            return _words("PORT", ports)
+            return keyword
         case nodes.Require(terms=terms, joiners=joiners):
-            text = "REQUIRE " + _comparison(terms[0])
+            text = f"{keyword} " + _comparison(terms[0])
             for joiner, term in zip(joiners, terms[1:], strict=True):
                 text += (", " if joiner == "," else " AND ") + _comparison(term)
             return text
-        case nodes.Autoscale(assignments=assignments):
-            return _assignments("AUTOSCALE", assignments)
-        case nodes.Extension(keyword=keyword, args=args):
-            # The keyword keeps its case: whether a plugin's name is case-sensitive is
-            # the registry's business, and the formatter must not change meaning.
-            return _words(keyword.raw, args)
     raise TypeError(f"no layout for {type(directive).__name__}")
 
 

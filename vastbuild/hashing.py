@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 from vastbuild.archive import ChunkInfo, Member, end_of_archive
+from vastbuild.canonical import JsonValue, canonical_json
 
 #: domain tags: bump when a definition changes, so old and new hashes never meet
 CONTENT_TAG = b"vastbuild content hash v1\n"
@@ -39,11 +39,6 @@ def content_hash(chunks: Iterable[ChunkInfo]) -> str:
     h.update(b"end")
     h.update(len(end_of_archive(total)).to_bytes(8, "big"))
     return h.hexdigest()
-
-
-def is_content_hash(text: str) -> bool:
-    """Whether ``text`` is spelled as a content hash: 64 hexadecimal digits."""
-    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def filter_ignored_lines(data: bytes) -> bytes:
@@ -87,15 +82,14 @@ def manifest(members: Iterable[Member]) -> dict[str, str]:
     return {m.name: manifest_entry(m) for m in members}
 
 
-def _component(name: str, value: object) -> str:
+def _component(name: str, value: JsonValue) -> str:
     h = hashlib.sha256(COMPONENT_TAG)
     h.update(name.encode() + b"\n")
-    h.update(json.dumps(value, sort_keys=True, separators=(",", ":"),
-                        ensure_ascii=True).encode())
+    h.update(canonical_json(value))
     return h.hexdigest()
 
 
-def _tree(members: Sequence[Member]) -> list[str]:
+def _tree(members: Sequence[Member]) -> list[JsonValue]:
     return [f"{m.name}\0{manifest_entry(m)}" for m in members]
 
 
@@ -104,11 +98,11 @@ def component_hashes(
     config: bytes,
     code: Sequence[Member],
     copies: Sequence[tuple[str, Sequence[Member]]],
-    requirements: Mapping[str, object],
-    image: Mapping[str, object],
+    requirements: dict[str, JsonValue],
+    image: dict[str, JsonValue],
     search: str,
-    autoscale: Mapping[str, object],
-    tag: Mapping[str, object],
+    autoscale: dict[str, JsonValue],
+    tag: dict[str, JsonValue],
 ) -> dict[str, str]:
     """One hash per component, each over a canonical JSON of what it covers.
 

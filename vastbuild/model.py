@@ -14,6 +14,41 @@ from typing import Literal
 
 from vastbuild.diagnostics import Span
 
+#: the disk a worker gets when FROM gives no STORAGE, in GB (the SDK's default)
+DEFAULT_STORAGE_GB = 50
+#: the routing tag when the Vastfile gives no TAG
+DEFAULT_TAG = "default"
+#: the port every worker publishes
+DEFAULT_PORT = (3000, "tcp")
+
+AutoscaleKind = Literal["count", "number", "fraction", "seconds"]
+
+
+@dataclass(frozen=True)
+class AutoscaleSetting:
+    """One AUTOSCALE key: what values it takes, and the value Vast gives an endpoint
+    whose registration leaves it out (``None``: no value at all)."""
+
+    name: str
+    kind: AutoscaleKind
+    default: int | float | None
+
+
+#: The AUTOSCALE keys, in the order the SDK's DeploymentConfig lays them out (the
+#: registration body's order), with the defaults Vast documents for a new endpoint.
+AUTOSCALE_SETTINGS: tuple[AutoscaleSetting, ...] = (
+    AutoscaleSetting("cold_workers", "count", 5),
+    AutoscaleSetting("max_workers", "count", 20),
+    AutoscaleSetting("min_load", "number", 0.0),
+    AutoscaleSetting("min_cold_load", "number", 0.0),
+    AutoscaleSetting("target_util", "fraction", 0.9),
+    AutoscaleSetting("cold_mult", "number", 2.5),
+    AutoscaleSetting("max_queue_time", "seconds", 30.0),
+    AutoscaleSetting("target_queue_time", "seconds", 10.0),
+    AutoscaleSetting("inactivity_timeout", "seconds", None),
+)
+AUTOSCALE_BY_NAME: dict[str, AutoscaleSetting] = {s.name: s for s in AUTOSCALE_SETTINGS}
+
 #: A REQUIRE value after checking: GPU constants become their names
 #: (``RTX_4090`` -> ``"RTX 4090"``), RAM columns are in GB, duration in days.
 Scalar = bool | int | float | str
@@ -79,10 +114,10 @@ class Deployment:
     config_name: str
     image: str
     code: CodeSource
-    tag: str = "default"
+    tag: str = DEFAULT_TAG
     version_label: str | None = None
     ttl: int | float | None = None
-    storage: int | float = 50
+    storage: int | float = DEFAULT_STORAGE_GB
     pip_installs: tuple[str, ...] = ()
     requirements_files: tuple[RequirementsFile, ...] = ()
     apt_gets: tuple[str, ...] = ()
@@ -92,7 +127,7 @@ class Deployment:
     #: None: the SDK's managed venv; "" : SYSTEM_PYTHON; else VENV's path
     venv: str | None = None
     #: published ports, sorted, 3000/tcp always included
-    ports: tuple[tuple[int, str], ...] = ((3000, "tcp"),)
+    ports: tuple[tuple[int, str], ...] = (DEFAULT_PORT,)
     #: the full offer search, defaults first, then REQUIRE terms in source order
     search: tuple[SearchTerm, ...] = ()
     #: AUTOSCALE keys in first-set order, later values win

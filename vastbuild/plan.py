@@ -20,9 +20,8 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from vastbuild import wire
 from vastbuild.archive import (
@@ -34,13 +33,17 @@ from vastbuild.archive import (
     arcname_join,
     plan_chunks,
 )
-from vastbuild.errors import UsageError, VastbuildError
+from vastbuild.canonical import JsonValue
+from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.graph import BuildGraph
 from vastbuild.ignore import IgnoreRules, load_rules
 from vastbuild.model import Deployment
-from vastbuild.steps import registry
+from vastbuild.plugins import LOAD_FAILED, PluginError, registry
+from vastbuild.stats import StatKey, stat_paths
+from vastbuild.steps.base import StepResult, TreeResult
 from vastbuild.steps.collect import ALWAYS_EXCLUDED_NAMES, Scan, scan_tree, travels
 from vastbuild.steps.config import ARCNAME as CONFIG_ARCNAME
+from vastbuild.workspace import folders_between
 
 DEPLOYMENT_MODULE = "./deployment.py"
 DEPLOYMENT_PACKAGE = "./deployment"
@@ -48,33 +51,47 @@ CONFIG_ORIGIN = Origin("config", "the config.json vastbuild writes for the worke
 
 
 @dataclass(frozen=True)
-class Tree:
-    """One source tree of a target, in archive order, and its chunks."""
+class PlannedChunk:
+    """One chunk of a tree: its pack step and the slice of the tree's members it holds."""
 
-    role: str  # config, code, copy, plugin
-    arcroot: str
-    step: str
-    #: (pack step, start, stop) per chunk
-    chunks: tuple[tuple[str, int, int | None], ...]
+    pack: str
+    start: int
+    stop: int | None
 
 
 @dataclass(frozen=True)
-class TargetPlan:
+class PlannedTree:
+    """One source tree of a target, in archive order, and its chunks."""
+
+    role: str  # config, code, copy, plugin, requirements
+    arcroot: str
+    step: str
+    chunks: tuple[PlannedChunk, ...]
+
+
+@dataclass(frozen=True)
+class PlannedTarget:
+    """What one target's build consists of: the steps of its trees and artifacts."""
+
     deployment: Deployment
     config: bytes
-    trees: tuple[Tree, ...]
+    trees: tuple[PlannedTree, ...]
     #: (requirements file, its collect step)
     requirements: tuple[tuple[Path, str], ...]
     #: every input file and folder (for depfiles)
     inputs: tuple[str, ...]
     #: the archive paths of config.json, CODE and the COPYs (plugin files join later)
     paths: ArchivePaths
-    compress: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    assemble: dict[str, str] = field(default_factory=dict)
+    #: the stat of every file and folder the trees and plugins read, taken before reading
+    stats: tuple[tuple[str, StatKey], ...]
+    #: format -> the compress steps of every chunk, in archive order
+    compress: Mapping[str, tuple[str, ...]]
+    #: format -> the assemble step of the artifact
+    assemble: Mapping[str, str]
 
     @property
     def packs(self) -> list[str]:
-        return [pack for tree in self.trees for pack, _, _ in tree.chunks]
+        return [chunk.pack for tree in self.trees for chunk in tree.chunks]
 
     @property
     def plugin_steps(self) -> list[str]:
@@ -82,9 +99,11 @@ class TargetPlan:
 
 
 @dataclass(frozen=True)
-class Plan:
+class BuildPlan:
+    """The graph of every target's steps, and each target's part of it."""
+
     graph: BuildGraph
-    targets: tuple[TargetPlan, ...]
+    targets: tuple[PlannedTarget, ...]
 
 
 def copy_arcroot(dst: str) -> str:
@@ -104,15 +123,16 @@ class _Planner:
         self.outdir = outdir
         self._excluded_everywhere = {os.path.realpath(cache_dir)}
         self._scans: dict[tuple[str, str, tuple[str, ...]], Scan] = {}
-        self._plugins = [k for _, k in sorted(registry().items()) if hasattr(k, "plan")]
+        self._plugins = registry().plugin_step_kinds()
 
     def target(self, d: Deployment, formats: Sequence[str],
-               compress: Sequence[str]) -> TargetPlan:
+               compress: Sequence[str]) -> PlannedTarget:
         rules = load_rules(d.vastfile.parent)
         exclude = set(self._excluded_everywhere) | {os.path.realpath(d.vastfile)}
         if rules.path is not None:
             exclude.add(os.path.realpath(rules.path))
         inputs = [str(d.vastfile)] + ([str(rules.path)] if rules.path else [])
+        stats = stat_paths([str(rules.path)] if rules.path else [])
 
         config = wire.config_json(d)
         code = _shown(d, d.code.path)
@@ -136,60 +156,73 @@ class _Planner:
                                  exclude, inputs, str(req.span))
             requirements.append((req.path, tree.step))
         for kind in self._plugins:
-            for params in kind.plan(d) or ():
+            for params in kind.plan(d):
                 label = f"{kind.name} {_label(d, d.vastfile)}"
                 step = self.graph.add(kind.name, params, label=label)
-                if hasattr(kind, "input_files"):
-                    inputs.extend(os.fspath(p) for p in kind.input_files(step))
+                files = [os.fspath(p) for p in kind.input_files(step)]
+                inputs.extend(files)
+                stats.extend(stat_paths(files))
                 trees.append(self._chunk(step.id, "plugin", kind.name, [(0, None)]))
 
-        plan = TargetPlan(d, config, tuple(trees), tuple(requirements), tuple(inputs), paths)
+        compressed: dict[str, tuple[str, ...]] = {}
         for fmt in dict.fromkeys([*compress, *formats]):
             ids = []
-            for tree in plan.trees:
-                for pack, start, stop in tree.chunks:
+            for tree in trees:
+                for chunk in tree.chunks:
                     ids.append(self.graph.add(
-                        "compress", {"format": fmt, "level": LEVELS[fmt], "start": start,
-                                     "stop": stop, "mtime": self.mtime},
-                        (pack, tree.step), label=f"{fmt} {self.graph.steps[pack].label}").id)
-            plan.compress[fmt] = tuple(ids)
+                        "compress", {"format": fmt, "level": LEVELS[fmt], "start": chunk.start,
+                                     "stop": chunk.stop, "mtime": self.mtime},
+                        (chunk.pack, tree.step),
+                        label=f"{fmt} {self.graph.step(chunk.pack).label}").id)
+            compressed[fmt] = tuple(ids)
+        assembled: dict[str, str] = {}
         for fmt in formats:
+            folder: str
+            file: str | None
             if self.outdir is None:
                 folder, file = str(self.cache_dir / "artifacts"), None
             else:
                 folder, file = str(self.outdir), d.name + SUFFIXES[fmt]
-            plan.assemble[fmt] = self.graph.add(
+            assembled[fmt] = self.graph.add(
                 "assemble", {"format": fmt, "level": LEVELS[fmt], "folder": folder, "file": file},
-                plan.compress[fmt], label=file or f"{d.name}{SUFFIXES[fmt]} (cache)").id
-        return plan
+                compressed[fmt], label=file or f"{d.name}{SUFFIXES[fmt]} (cache)").id
+        for tree in trees:
+            step = self.graph.step(tree.step)
+            if isinstance(step.attachment, Scan):
+                stats.extend(step.attachment.stats())
+                stats.extend(stat_paths(folders_between(step.attachment.root, d.root)))
+        return PlannedTarget(d, config, tuple(trees), tuple(requirements), tuple(inputs), paths,
+                             tuple(stats), compressed, assembled)
 
-    def _config(self, config: bytes) -> Tree:
+    def _config(self, config: bytes) -> PlannedTree:
         step = self.graph.add("config", {"json": config.decode("utf-8")}, label="./config.json")
         return self._chunk(step.id, "config", "./config.json", [(0, 1)])
 
     def _collect(self, role: str, src: Path, arcroot: str, filter_python: bool,
                  rules: IgnoreRules | None, exclude: set[str], inputs: list[str],
                  where: str, paths: ArchivePaths | None = None,
-                 origin: Origin | None = None) -> Tree:
+                 origin: Origin | None = None) -> PlannedTree:
         """The collect step of one tree; with ``paths`` (a tree that travels), its
         members are recorded there, folders already in the archive are left out of
         the tree, and the tree is cut into chunks. ``where`` is the directive that
         reads the tree (``path:line:col``), which an error in the tree names."""
         root = os.fspath(src)
         if os.path.realpath(self.cache_dir) == os.path.realpath(root):
-            raise UsageError(f"{where}: --cache-dir {self.cache_dir} is the folder this reads, "
-                             "so each build would carry the cache of the last one",
-                             "give --cache-dir a folder outside it, or one inside it "
-                             "(which is left out)")
+            raise InvalidArgument(
+                f"{where}: the cache folder {self.cache_dir} is the folder this reads, so "
+                "each build would carry the cache of the last one",
+                "choose a cache folder outside it, or one inside it (which is left out)",
+                setting="cache_dir")
         if self.outdir is not None and _would_travel(self.outdir, root, rules):
             same = os.path.realpath(self.outdir) == os.path.realpath(root)
-            raise UsageError(
-                f"{where}: -o {self.outdir} is "
+            raise InvalidArgument(
+                f"{where}: the output folder {self.outdir} is "
                 f"{'the folder this reads' if same else 'inside the tree this reads'}: each "
                 "build would carry the artifacts of the last one, and `vastbuild hash` "
                 "would not see what the build saw",
                 "build into a folder outside the tree" if same else
-                "name the folder in .vastignore, or build into a folder outside the tree")
+                "name the folder in .vastignore, or build into a folder outside the tree",
+                setting="outdir")
         inside = tuple(sorted(e for e in exclude if e.startswith(root.rstrip("/") + "/")))
         applied = rules if rules is not None and os.path.isdir(root) else None
         rules_digest = applied.digest if applied else ""
@@ -201,11 +234,13 @@ class _Planner:
             except VastbuildError as exc:
                 raise VastbuildError(f"{where}: {exc.message}", exc.hint) from None
         inputs.extend(scan.files())
-        params: dict[str, Any] = {"path": root, "arcroot": arcroot, "filter": filter_python,
-                                  "rules": rules_digest, "exclude": list(inside), "skip": []}
+        skip: list[JsonValue] = []
+        params: dict[str, JsonValue] = {
+            "path": root, "arcroot": arcroot, "filter": filter_python, "rules": rules_digest,
+            "exclude": list(inside), "skip": skip}
         if paths is None:
             step = self.graph.add("collect", params, label=f"{role} {arcroot}", attachment=scan)
-            return Tree(role, arcroot, step.id, ())
+            return PlannedTree(role, arcroot, step.id, ())
         assert origin is not None
         members = []
         for e in scan.entries:
@@ -216,13 +251,13 @@ class _Planner:
                 members.append(Member(name, e.type, e.mode,
                                       e.key[0] if e.type == "file" and e.key else 0))
             else:
-                params["skip"].append(e.rel)
+                skip.append(e.rel)
         step = self.graph.add("collect", params, label=f"{role} {arcroot}", attachment=scan)
         return self._chunk(step.id, role, arcroot, plan_chunks(members), members)
 
     def _chunk(self, source: str, role: str, arcroot: str,
                ranges: Sequence[tuple[int, int | None]],
-               members: Sequence[Member] = ()) -> Tree:
+               members: Sequence[Member] = ()) -> PlannedTree:
         chunks = []
         for start, stop in ranges:
             first = members[start].name if members else arcroot
@@ -230,8 +265,8 @@ class _Planner:
                 else ""
             pack = self.graph.add("pack", {"start": start, "stop": stop, "mtime": self.mtime},
                                   (source,), label=f"{first}{count}")
-            chunks.append((pack.id, start, stop))
-        return Tree(role, arcroot, source, tuple(chunks))
+            chunks.append(PlannedChunk(pack.id, start, stop))
+        return PlannedTree(role, arcroot, source, tuple(chunks))
 
 
 def _would_travel(folder: Path, root: str, rules: IgnoreRules | None) -> bool:
@@ -262,7 +297,7 @@ def _shown(d: Deployment, path: Path) -> str:
     return Path(os.path.relpath(path, d.vastfile.parent)).as_posix()
 
 
-def check_plugin_trees(target: TargetPlan, results: Mapping[str, Any]) -> None:
+def check_plugin_trees(target: PlannedTarget, results: Mapping[str, StepResult]) -> None:
     """Prove that the files plugin steps contributed (``results``: each plugin step's
     result, by step id) take no path another member of ``target``'s archive takes.
     Raises :class:`VastbuildError` naming both sources. A plugin contributes files
@@ -273,8 +308,13 @@ def check_plugin_trees(target: TargetPlan, results: Mapping[str, Any]) -> None:
     for number, tree in enumerate(plugin_trees, 1):
         origin = Origin("plugin", f"the `{tree.arcroot}` plugin (contribution {number} of "
                         f"{len(plugin_trees)} to {target.deployment.label})")
-        for row in results[tree.step]["members"]:
-            member = Member.from_json(row)
+        result = results[tree.step]
+        if not isinstance(result, TreeResult):
+            raise PluginError(LOAD_FAILED, f"{origin.label} returned a "
+                              f"{type(result).__name__}, not a tree of files",
+                              "a plugin's step that contributes files returns "
+                              "vastbuild.steps.generated_tree(...)")
+        for member in result.members:
             if not paths.add(member.name, member.type, origin):
                 raise VastbuildError(
                     f"{origin.label} holds a folder entry {member.name}, which the archive "
@@ -283,7 +323,7 @@ def check_plugin_trees(target: TargetPlan, results: Mapping[str, Any]) -> None:
 
 
 def plan(models: Sequence[Deployment], *, cache_dir: Path, outdir: Path | None = None,
-         formats: Sequence[str] = (), compress: Sequence[str] = (), mtime: int = 0) -> Plan:
+         formats: Sequence[str] = (), compress: Sequence[str] = (), mtime: int = 0) -> BuildPlan:
     """The build graph of ``models``: artifacts in ``formats`` (assembled), chunks
     compressed in ``compress`` as well (the gzip size the registration needs), or
     only the steps the content hash needs when both are empty."""
@@ -295,8 +335,9 @@ def plan(models: Sequence[Deployment], *, cache_dir: Path, outdir: Path | None =
             for fmt in formats:
                 file = t.deployment.name + SUFFIXES[fmt]
                 if file in seen and seen[file] != t.deployment.label:
-                    raise VastbuildError(
+                    raise InvalidArgument(
                         f"{seen[file]} and {t.deployment.label} would both write "
-                        f"{outdir / file}", "build them into different folders with -o")
+                        f"{outdir / file}", "build them into different output folders",
+                        setting="outdir")
                 seen[file] = t.deployment.label
-    return Plan(planner.graph, targets)
+    return BuildPlan(planner.graph, targets)

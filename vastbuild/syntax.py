@@ -23,12 +23,14 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 import lark
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 from vastbuild import nodes
 from vastbuild.diagnostics import Diagnostic, Span, error, sort_key
+from vastbuild.directives import BUILTIN_KEYWORDS, BY_KEYWORD
 
 #: The syntax error codes (the checker owns E020 and up, and every W-code).
 SYNTAX_CODES: dict[str, str] = {
@@ -52,49 +54,8 @@ SYNTAX_CODES: dict[str, str] = {
     "E018": "unexpected text",
 }
 
-#: The directives of the language, as the formatter writes them.
-DIRECTIVE_KEYWORDS: tuple[str, ...] = (
-    "DEPLOYMENT", "TAG", "VERSION", "TTL", "FROM", "CODE", "PIP", "APT", "ENV", "RUN",
-    "COPY", "VENV", "SYSTEM_PYTHON", "PORT", "REQUIRE", "AUTOSCALE",
-)
-
-#: The usage line of each directive, shown in the help of arity errors.
-USAGE: dict[str, str] = {
-    "DEPLOYMENT": "DEPLOYMENT name",
-    "TAG": "TAG tag",
-    "VERSION": "VERSION label",
-    "TTL": "TTL duration",
-    "FROM": "FROM image [STORAGE size]",
-    "CODE": "CODE path",
-    "PIP": "PIP spec... | PIP -r file",
-    "APT": "APT package...",
-    "ENV": "ENV KEY=VALUE...",
-    "RUN": 'RUN shell text | RUN ["prog", "arg"...]',
-    "COPY": "COPY src dst",
-    "VENV": "VENV path",
-    "SYSTEM_PYTHON": "SYSTEM_PYTHON",
-    "PORT": "PORT n[/tcp|/udp]...",
-    "REQUIRE": "REQUIRE column OP value [AND column OP value]...",
-    "AUTOSCALE": "AUTOSCALE key=value...",
-}
-
-#: What a directive is missing when its line ends too early.
-_NEEDS = {
-    "DEPLOYMENT": "a name", "TAG": "a tag", "VERSION": "a label", "TTL": "a duration",
-    "FROM": "an image", "CODE": "a path", "PIP": "a package spec or -r file",
-    "APT": "a package name", "ENV": "a KEY=VALUE assignment", "RUN": "a command",
-    "COPY": "a source and a destination", "VENV": "a path", "PORT": "a port number",
-    "REQUIRE": "a comparison", "AUTOSCALE": "a key=value setting",
-}
-
-#: How many arguments a fixed-arity directive takes (for "unexpected extra argument").
-_TAKES = {
-    "DEPLOYMENT": "one name", "TAG": "one tag", "VERSION": "one label",
-    "TTL": "one duration", "FROM": "an image and an optional STORAGE size",
-    "CODE": "one path", "COPY": "a source and a destination", "VENV": "one path",
-    "SYSTEM_PYTHON": "no arguments",
-}
-
+#: where the grammar lives, in the checkout and inside the installed package
+GRAMMAR = "grammar/vastfile.lark"
 MAX_LINE_BYTES = 64 * 1024
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
@@ -120,8 +81,21 @@ def _parser() -> lark.Lark:
     which lark always positions, and the position wrappers would more than double
     the parse time of a line.
     """
-    grammar = resources.files("vastbuild").joinpath("grammar/vastfile.lark").read_text("utf-8")
-    return lark.Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=False)
+    parser = lark.Lark(grammar_text(), parser="lalr", lexer="contextual",
+                       maybe_placeholders=False)
+    missing = set(BUILTIN_KEYWORDS) - {terminal.name for terminal in parser.terminals}
+    if missing:  # the directive table and the grammar must describe one language
+        raise RuntimeError(f"the grammar defines no keyword for {', '.join(sorted(missing))}")
+    return parser
+
+
+def grammar_text() -> str:
+    """The grammar: from the installed package (the wheel carries it there), else from
+    the top-level ``grammar/`` folder of the checkout this module runs from."""
+    packaged = resources.files("vastbuild").joinpath(GRAMMAR)
+    if packaged.is_file():
+        return packaged.read_text("utf-8")
+    return (Path(__file__).resolve().parent.parent / GRAMMAR).read_text("utf-8")
 
 
 @dataclass
@@ -398,12 +372,12 @@ def _tab_in_keyword(line: _LogicalLine) -> Diagnostic | None:
     if match is None:
         return None
     parts = re.split(r"(\t+)", match.group(1))
-    if parts[0].upper() in DIRECTIVE_KEYWORDS:
+    if parts[0].upper() in BUILTIN_KEYWORDS:
         return None
     joined = parts[0]
     for k in range(2, len(parts), 2):
         joined += parts[k]
-        if joined.upper() in DIRECTIVE_KEYWORDS:
+        if joined.upper() in BUILTIN_KEYWORDS:
             tab = match.start(1) + len(parts[0])
             return error("E004", f"a tab inside the keyword {joined.upper()}",
                          line.span(tab, tab + 1),
@@ -639,7 +613,7 @@ def _explain(exc: UnexpectedInput, line: _LogicalLine) -> Diagnostic:
     expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
     first = _FIRST_WORD.match(text)
     keyword = first.group(1).upper()
-    keyword = keyword if keyword in DIRECTIVE_KEYWORDS else None
+    keyword = keyword if keyword in BUILTIN_KEYWORDS else None
     if keyword == "REQUIRE":
         return _explain_require(line, offset, at_end, expected, first.end())
     culprit = "" if at_end else _WORD_AT.match(text, offset).group() or text[offset]
@@ -654,14 +628,14 @@ def _explain(exc: UnexpectedInput, line: _LogicalLine) -> Diagnostic:
                                  "a quoted keyword is not a keyword")
     if keyword is None:
         return _unexpected(culprit, where)
-    usage = f"usage: {USAGE[keyword]}"
+    usage = f"usage: {BY_KEYWORD[keyword].usage}"
     if keyword in ("ENV", "AUTOSCALE") and not at_end:
         hint = ('quote only the value: KEY="a value"' if _WHOLE_QUOTED.match(culprit)
                 else "write KEY=VALUE with no space around '='")
         return error("E011", f"{keyword} takes KEY=VALUE assignments; `{culprit}` is not one",
                      where, help=f"{hint} ({usage})")
     if at_end:
-        needs = f"{keyword} needs {_NEEDS.get(keyword, 'an argument')}"
+        needs = f"{keyword} needs {BY_KEYWORD[keyword].needs}"
         if keyword == "COPY" and before:
             needs = f"COPY needs a destination after `{before[-1]}`"
         elif keyword == "FROM" and before and before[-1].upper() == "STORAGE":
@@ -673,7 +647,7 @@ def _explain(exc: UnexpectedInput, line: _LogicalLine) -> Diagnostic:
         if keyword == "PIP":
             return error("E010", f"PIP -r takes one file: unexpected `{culprit}`", where,
                          help="write one PIP -r line per requirements file")
-        takes = _TAKES.get(keyword, "fewer arguments")
+        takes = BY_KEYWORD[keyword].takes or "fewer arguments"
         if keyword == "FROM" and len(before) == 1:
             hint = f"; the size needs STORAGE before it: FROM {before[0]} STORAGE {culprit}"
         elif keyword in ("FROM", "SYSTEM_PYTHON"):
@@ -691,7 +665,7 @@ def _explain_require(line: _LogicalLine, offset: int, at_end: bool, expected: se
     culprit = "" if at_end else _REQUIRE_WORD_AT.match(text, offset).group()
     where = line.end_span() if at_end else line.span(offset, offset + len(culprit))
     before = text[keyword_end:offset].rstrip(" \t")
-    usage = f"usage: {USAGE['REQUIRE']}"
+    usage = f"usage: {BY_KEYWORD['REQUIRE'].usage}"
     found = "" if at_end else f", found `{culprit}`"
     if not before and at_end:
         return error("E009", "REQUIRE needs a comparison", where,

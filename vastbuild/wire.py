@@ -12,33 +12,53 @@ differs from the vastai SDK on purpose, docs/wire.md says why.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit, urlunsplit
 
+from vastbuild.canonical import JsonValue
 from vastbuild.catalog import catalog
-from vastbuild.model import Deployment, RunStep, Scalar, SearchTerm
+from vastbuild.errors import InvalidArgument
+from vastbuild.model import AUTOSCALE_SETTINGS, Deployment, RunStep, Scalar, SearchTerm
+from vastbuild.units import exact
 
 DEFAULT_API_URL = "https://console.vast.ai"
 #: the production autoscaler, the one the SDK reports to unless told otherwise
 DEFAULT_AUTOSCALER_URL = "https://run.vast.ai"
 
-#: The autoscaling fields of the registration body, in the order the SDK's
-#: DeploymentConfig lays them out; the body follows this order whatever order
-#: the Vastfile set them in, so equal settings give equal bytes.
-#: The endpoint's autoscaling settings, in the SDK's field order, and the value
-#: each takes when a registration leaves it out: the defaults Vast documents for
-#: a new endpoint. That an update also resets an omitted setting to its default
-#: (rather than keeping the old value) is an assumption; see docs/deploy.md.
-AUTOSCALE_DEFAULTS: dict[str, float | int | None] = {
-    "cold_workers": 5,
-    "max_workers": 20,
-    "min_load": 0.0,
-    "min_cold_load": 0.0,
-    "target_util": 0.9,
-    "cold_mult": 2.5,
-    "max_queue_time": 30.0,
-    "target_queue_time": 10.0,
-    "inactivity_timeout": None,
-}
-AUTOSCALE_FIELDS: tuple[str, ...] = tuple(AUTOSCALE_DEFAULTS)
+
+def check_url(value: str, setting: str) -> str:
+    """An http(s) URL with a host, without a trailing slash; :class:`InvalidArgument`
+    naming ``setting`` (``api_url``, ``autoscaler_url``) otherwise. Credentials, a
+    query string or a fragment are refused: the API key travels in a header only."""
+    shown = _without_credentials(value)
+    wrong = InvalidArgument(f"{shown!r} is not an http(s)://host[:port] URL",
+                            "write the URL as http(s)://host[:port]", setting=setting)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
+        if not parts.hostname:
+            raise wrong
+        parts.hostname.encode("idna")  # raises UnicodeError for an empty or too long label
+    except (ValueError, UnicodeError):
+        raise wrong from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise wrong
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise InvalidArgument(
+            f"the URL {shown!r} holds credentials, a query string or a "
+            "fragment", "give the URL without them; the API key is read from the "
+            "environment or a file, and travels in a header only", setting=setting)
+    return value.rstrip("/")
+
+
+def _without_credentials(value: str) -> str:
+    """A URL fit for an error message: what stands before an ``@`` is hidden."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "the URL" if "@" in value else value
+    if "@" not in parts.netloc:
+        return value
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def config_json(d: Deployment) -> bytes:
@@ -117,9 +137,7 @@ def _scalar(value: Scalar, unit_column: bool) -> str:
         return value.replace(" ", "_")
     if isinstance(value, float) and unit_column:
         # a unit conversion (MB -> GB, hours -> days) can leave binary noise
-        value = round(value, 9)
-        if value.is_integer():
-            return str(int(value))
+        return str(exact(round(value, 9)))
     return str(value)
 
 
@@ -130,14 +148,14 @@ def deployment_config(
     file_size: int,
     api_url: str,
     autoscaler_url: str,
-) -> dict[str, object]:
+) -> dict[str, JsonValue]:
     """The JSON body of ``PUT /api/v0/deployments/``.
 
     Field order is the SDK's DeploymentConfig order and fields without a value
     are left out, as the SDK does, so the server sees the request it knows.
     ``file_hash`` and ``file_size`` describe the tarball that will be uploaded.
     """
-    body: dict[str, object] = {
+    body: dict[str, JsonValue] = {
         "name": d.name,
         "image": d.image,
         "file_hash": file_hash,
@@ -152,7 +170,7 @@ def deployment_config(
     if d.version_label is not None:
         body["version_label"] = d.version_label
     settings = dict(d.autoscale)
-    for key in AUTOSCALE_FIELDS:
-        if key in settings:
-            body[key] = settings[key]
+    for setting in AUTOSCALE_SETTINGS:
+        if setting.name in settings:
+            body[setting.name] = settings[setting.name]
     return body

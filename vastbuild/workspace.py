@@ -9,6 +9,7 @@ else the nearest holding ``.git``, else the Vastfile's own folder.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from vastbuild.errors import VastbuildError
@@ -33,6 +34,18 @@ def find_root(vastfile: Path) -> Path:
             if (candidate / marker).exists():
                 return candidate
     return folder
+
+
+def folders_between(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> list[str]:
+    """The folders from ``path``'s parent up to ``root`` (both absolute): replacing one
+    of them (by a link, say) changes what ``path`` resolves to, and changes the stat
+    of the folder above it."""
+    folders: list[str] = []
+    folder, top = os.path.dirname(os.fspath(path)), os.fspath(root).rstrip("/") or "/"
+    while (folder == top or folder.startswith(top.rstrip("/") + "/")) and folder not in folders:
+        folders.append(folder)
+        folder = os.path.dirname(folder)
+    return folders
 
 
 def resolve_inside(root: Path, base: Path, written: str) -> Path:

@@ -1,4 +1,4 @@
-"""The ``vastbuild`` command line: a thin layer over the library.
+"""The ``vastbuild`` command line: a thin layer over :mod:`vastbuild.api`.
 
 Commands live in their own modules and are imported only when invoked, so that
 ``vastbuild hash`` does not pay for the HTTP client or the dev server at start-up.
@@ -9,13 +9,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from vastbuild import __version__
-from vastbuild.cache import default_cache_dir
+from vastbuild.api import VERSION, default_cache_dir
+from vastbuild.cli.context import GlobalOptions
+from vastbuild.cli.report import run
 
 #: command name -> "module:attribute"; the module is imported on first use
 COMMANDS = {
@@ -33,24 +33,19 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    """A group that imports a command's module only when the command is run."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
         if target is None:
             return None
         module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
-
-
-@dataclass
-class Settings:
-    """Global options, shared by every command through ``ctx.obj``."""
-
-    cache_dir: Path
-    verbosity: int
-    color: bool
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,19 +55,17 @@ class Settings:
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
               show_default=True, help="Colour diagnostics.")
-@click.version_option(__version__, prog_name="vastbuild")
+@click.version_option(VERSION, prog_name="vastbuild")
 @click.pass_context
 def cli(ctx: click.Context, cache_dir: Path | None, verbose: int, quiet: bool,
         color: str) -> None:
     """Build, hash and deploy Vast.ai serverless deployments described by Vastfiles."""
     use_color = color == "always" or (
         color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ)
-    ctx.obj = Settings(cache_dir=cache_dir or default_cache_dir(),
-                       verbosity=-1 if quiet else verbose, color=use_color)
+    ctx.obj = GlobalOptions(cache_dir=cache_dir or default_cache_dir(),
+                            verbosity=-1 if quiet else verbose, color=use_color)
 
 
 def main() -> None:
     """Console entry point: run the CLI and turn every failure into a message and an exit code."""
-    from vastbuild.cli.output import run
-
     sys.exit(run(cli))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
@@ -10,21 +9,16 @@ from types import FrameType
 
 import click
 
-from vastbuild.cli import Settings
-
-DEFAULT_PORT = 8765
-
-
-def default_data_dir() -> Path:
-    """Server state is state, not cache: ``$XDG_STATE_HOME/vastbuild/dev-server``."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
-    return Path(base) / "vastbuild" / "dev-server"
+from vastbuild.api import DEFAULT_DEV_SERVER_PORT
+from vastbuild.api import dev_server as start_dev_server
+from vastbuild.cli.context import GlobalOptions
 
 
 @click.command("dev-server")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback lets others reach it.")
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_DEV_SERVER_PORT,
+              show_default=True,
               help="Port to listen on; 0 picks a free one (the listening line says which).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None,
@@ -47,7 +41,7 @@ def default_data_dir() -> Path:
               help="Leave workergroup_id out of registration answers, so that clients must "
                    "find the workergroup through /api/v0/workergroups/.")
 @click.pass_obj
-def dev_server(settings: Settings | None, host: str, port: int, data_dir: Path | None,
+def dev_server(settings: GlobalOptions | None, host: str, port: int, data_dir: Path | None,
                api_keys: tuple[str, ...], upload_ttl: float, download_ttl: float,
                admin_token: str | None, omit_workergroup_id: bool) -> None:
     """Serve the Vast deployment API locally (web API, autoscaler, blob storage on one port).
@@ -55,14 +49,11 @@ def dev_server(settings: Settings | None, host: str, port: int, data_dir: Path |
     vastbuild, the vastai SDK and its worker bootstrap can all deploy to it offline.
     Stop it with Ctrl-C or SIGTERM.
     """
-    from vastbuild.devserver import DevServer, Options
-
-    quiet = settings is not None and settings.verbosity < 0
-    server = DevServer(
-        data_dir or default_data_dir(), host=host, port=port, api_keys=api_keys,
-        options=Options(upload_ttl=upload_ttl, download_ttl=download_ttl,
-                        admin_token=admin_token, omit_workergroup_id=omit_workergroup_id),
-        access_log=None if quiet else sys.stderr)
+    quiet = settings is not None and settings.quiet
+    server = start_dev_server(
+        data_dir, host=host, port=port, api_keys=api_keys, upload_ttl=upload_ttl,
+        download_ttl=download_ttl, admin_token=admin_token,
+        omit_workergroup_id=omit_workergroup_id, access_log=None if quiet else sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)
     if not server.is_loopback:
         click.echo(f"warning: listening on {host}: anyone who can reach this address can use "

@@ -5,7 +5,7 @@ the autoscaler's ``/update_workers/`` and S3-style blob storage on one port,
 keeps its state under a data folder, and keeps API keys apart: docs/dev-server.md.
 """
 
+from vastbuild.devserver.context import DevServerOptions
 from vastbuild.devserver.server import DevServer
-from vastbuild.devserver.web import Options
 
-__all__ = ["DevServer", "Options"]
+__all__ = ["DevServer", "DevServerOptions"]

@@ -7,8 +7,9 @@ accounts have no power here, and the admin token none over the accounts.
 
 from __future__ import annotations
 
+from vastbuild.devserver.context import Context
 from vastbuild.devserver.faults import parse_fault
-from vastbuild.devserver.web import Context, Request, Response, api_error, json_response
+from vastbuild.devserver.messages import Request, Response, api_error, json_response
 
 ADMIN_TOKEN_HEADER = "X-Dev-Admin-Token"
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 
+from vastbuild.devserver.context import Context
+from vastbuild.devserver.database import parse_blob_key
 from vastbuild.devserver.httpbody import BodyError, iter_body
+from vastbuild.devserver.messages import Request, Response, s3_error
 from vastbuild.devserver.signing import S3Error, verify_download, verify_post
-from vastbuild.devserver.store import parse_blob_key
 from vastbuild.devserver.uploads import receive_upload
-from vastbuild.devserver.web import Context, Request, Response, s3_error
 
 
 def upload(context: Context, request: Request) -> Response:
@@ -24,16 +25,16 @@ def upload(context: Context, request: Request) -> Response:
             iter_body(request.body_stream, request.headers),
             request.headers.get("Content-Type", ""),
             lambda fields: verify_post(context.secret, fields),
-            context.store.tmp_dir)
+            context.database.tmp_dir)
     except S3Error as exc:
         return s3_error(exc.status, exc.code, exc.message, close=True)
     except BodyError as exc:
         return s3_error(exc.status, "IncompleteBody", exc.message, close=True)
     owner = parse_blob_key(received.grant.key)
-    if owner is None or not context.store.account_exists(owner[0]):
+    if owner is None or not context.database.account_exists(owner[0]):
         received.path.unlink(missing_ok=True)
         return s3_error(403, "AccessDenied", "the policy names no blob of this server")
-    context.store.commit_blob(owner[0], owner[1], received.path, received.size, time.time())
+    context.database.commit_blob(owner[0], owner[1], received.path, received.size, time.time())
     return Response(204, content_type=None)
 
 
@@ -45,6 +46,6 @@ def download(context: Context, request: Request) -> Response:
     except S3Error as exc:
         return s3_error(exc.status, exc.code, exc.message)
     owner = parse_blob_key(key)
-    if owner is None or not context.store.has_blob(*owner):
+    if owner is None or not context.database.has_blob(*owner):
         return s3_error(404, "NoSuchKey", "The specified key does not exist.")
-    return Response(200, content_type="application/gzip", file=context.store.blob_path(*owner))
+    return Response(200, content_type="application/gzip", file=context.database.blob_path(*owner))

@@ -17,7 +17,21 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vastbuild.wire import AUTOSCALE_DEFAULTS
+#: The autoscaling settings of an endpoint and the value each takes when a
+#: registration leaves it out: the defaults Vast documents for a new endpoint.
+#: The dev server keeps its own copy of these facts, apart from the client's, so
+#: that it stays an independent oracle for the client it tests.
+AUTOSCALE_DEFAULTS: dict[str, float | int | None] = {
+    "cold_workers": 5,
+    "max_workers": 20,
+    "min_load": 0.0,
+    "min_cold_load": 0.0,
+    "target_util": 0.9,
+    "cold_mult": 2.5,
+    "max_queue_time": 30.0,
+    "target_queue_time": 10.0,
+    "inactivity_timeout": None,
+}
 
 DEFAULT_TAG = "default"
 DEFAULT_STORAGE_GB = 50.0

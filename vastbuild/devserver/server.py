@@ -12,83 +12,56 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import socket
-import socketserver
-import sys
 import threading
 import time
 from collections.abc import Iterable
-from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from vastbuild.devserver.accesslog import AccessLog
-from vastbuild.devserver.app import RequestHandler
+from vastbuild.devserver.context import Context, DevServerOptions
+from vastbuild.devserver.database import ServerDatabase
 from vastbuild.devserver.faults import FaultBook
+from vastbuild.devserver.routing import DevHTTPServer, DevHTTPServer6, RequestHandler
 from vastbuild.devserver.signing import load_or_create_secret
-from vastbuild.devserver.store import Store
-from vastbuild.devserver.web import Context, Options
 from vastbuild.errors import VastbuildError
 
 DEFAULT_HOST = "127.0.0.1"
-
-
-class HTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server that carries the dev server's context and log."""
-
-    daemon_threads = True
-    context: Context
-    access_log: AccessLog | None
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host name up (getfqdn), which can
-        # stall on a machine without DNS; the dev server never needs it.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up is routine; anything else goes to the log, not to stderr raw."""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            return
-        if self.access_log is not None:
-            self.access_log.write(f"{client_address[0]} error while serving: {error!r}")
 
 
 class DevServer:
     """A dev server bound to ``host:port`` (0: any free port) with its state in ``data_dir``."""
 
     def __init__(self, data_dir: Path, *, host: str = DEFAULT_HOST, port: int = 0,
-                 api_keys: Iterable[str] = (), options: Options | None = None,
+                 api_keys: Iterable[str] = (), options: DevServerOptions | None = None,
                  access_log: TextIO | None = None):
         keys = list(api_keys)
         for key in keys:
             if not key or key != key.strip() or any(c.isspace() for c in key):
                 raise VastbuildError("an API key is empty or contains white space",
                                      hint="pass each key as one word to --api-key")
-        self.store = Store(data_dir)
+        self.database = ServerDatabase(data_dir)
         try:
-            self.store.add_keys(keys, time.time())
-            if self.store.account_count() == 0:
+            self.database.add_keys(keys, time.time())
+            if self.database.account_count() == 0:
                 raise VastbuildError(
                     f"no API key: the data folder {data_dir} knows none and none was given",
                     hint="pass --api-key KEY (repeatable) once; the server keeps a digest of it")
             secret = load_or_create_secret(data_dir / "secret")
         except OSError as exc:
-            self.store.close()
+            self.database.close()
             raise VastbuildError(f"cannot use the data folder {data_dir}: {exc}",
                                  hint="pass --data with a folder this user can write") from exc
         except BaseException:
-            self.store.close()
+            self.database.close()
             raise
         try:
             self._http = _bind(host, port)
         except BaseException:
-            self.store.close()
+            self.database.close()
             raise
-        self._http.context = Context(store=self.store, secret=secret,
-                                     options=options or Options(), faults=FaultBook())
+        self._http.context = Context(database=self.database, secret=secret,
+                                     options=options or DevServerOptions(), faults=FaultBook())
         self._http.access_log = AccessLog(access_log) if access_log is not None else None
         self._thread: threading.Thread | None = None
 
@@ -121,7 +94,7 @@ class DevServer:
             self._thread.join()
             self._thread = None
         self._http.server_close()
-        self.store.close()
+        self.database.close()
 
     def __enter__(self) -> DevServer:
         return self.start()
@@ -130,12 +103,8 @@ class DevServer:
         self.stop()
 
 
-class _HTTPServer6(HTTPServer):
-    address_family = socket.AF_INET6
-
-
-def _bind(host: str, port: int) -> HTTPServer:
-    server_class = _HTTPServer6 if ":" in host else HTTPServer
+def _bind(host: str, port: int) -> DevHTTPServer:
+    server_class = DevHTTPServer6 if ":" in host else DevHTTPServer
     try:
         return server_class((host, port), RequestHandler)
     except OSError as exc:

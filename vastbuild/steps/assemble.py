@@ -13,75 +13,83 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from collections.abc import Sequence
-from typing import Any
 
 from vastbuild.archive import SUFFIXES, compress_bytes, end_of_archive
 from vastbuild.cache import CorruptEntry
+from vastbuild.canonical import JsonValue, canonical_json
 from vastbuild.errors import VastbuildError
-from vastbuild.filestate import FileDigest, FileIndex, now_ns, read_file, stat_key
-from vastbuild.graph import canonical_json
-from vastbuild.steps import StaleInput, StepContext
+from vastbuild.files import PendingFile
+from vastbuild.filestate import FileDigest, FileIndex, now_ns, read_file
+from vastbuild.graph import Step
+from vastbuild.stats import stat_key
+from vastbuild.steps.base import (
+    ArtifactResult,
+    BlobResult,
+    StaleInput,
+    StepContext,
+    StepKindBase,
+    StepResult,
+    expect,
+)
 
 
-class Assemble:
+class Assemble(StepKindBase):
     name = "assemble"
     version = 1
 
-    def key_material(self, step: Any, inputs: Sequence[Any]) -> Any:
-        return {"format": step.params["format"], "level": step.params["level"],
-                "folder": step.params["folder"], "file": step.params["file"],
-                "chunks": [c["sha256"] for c in inputs], "size": sum(c["size"] for c in inputs)}
+    def key_material(self, step: Step, inputs: Sequence[StepResult]) -> JsonValue:
+        chunks = [expect(chunk, BlobResult) for chunk in inputs]
+        return {"format": step.str_param("format"), "level": step.int_param("level"),
+                "folder": step.str_param("folder"), "file": step.optional_str_param("file"),
+                "chunks": [c.sha256 for c in chunks], "size": sum(c.size for c in chunks)}
 
-    def is_fresh(self, step: Any, result: Any, ctx: StepContext) -> bool:
-        folder, file = os.path.split(result["path"])
-        return matches(ctx.output_index(folder), folder, file, result["sha256"], result["length"])
+    def result_from_json(self, value: JsonValue) -> StepResult:
+        return ArtifactResult.from_json(value)
 
-    def run(self, step: Any, inputs: Sequence[Any], ctx: StepContext) -> Any:
-        fmt, level = step.params["format"], step.params["level"]
-        folder = step.params["folder"]
-        file = step.params["file"] or (
+    def is_fresh(self, step: Step, result: StepResult, ctx: StepContext) -> bool:
+        artifact = expect(result, ArtifactResult)
+        folder, file = os.path.split(artifact.path)
+        return matches(ctx.output_index(folder), folder, file, artifact.sha256, artifact.length)
+
+    def run(self, step: Step, inputs: Sequence[StepResult], ctx: StepContext) -> StepResult:
+        chunks = [expect(chunk, BlobResult) for chunk in inputs]
+        fmt, level = step.str_param("format"), step.int_param("level")
+        folder = step.str_param("folder")
+        file = step.optional_str_param("file") or (
             hashlib.sha256(canonical_json(self.key_material(step, inputs))).hexdigest()[:40]
             + SUFFIXES[fmt])
         path = os.path.join(folder, file)
         tail = io.BytesIO()
-        compress_bytes(fmt, level, end_of_archive(sum(c["size"] for c in inputs)), tail)
+        compress_bytes(fmt, level, end_of_archive(sum(c.size for c in chunks)), tail)
         try:
-            os.makedirs(folder, exist_ok=True)
-            handle = tempfile.NamedTemporaryFile(dir=folder, prefix=f".{file}.", delete=False)
+            pending = PendingFile(path)
         except OSError as exc:
             raise VastbuildError(f"cannot write to {folder}: {exc.strerror or exc}",
-                                 "choose another output folder with -o") from None
+                                 "choose another output folder", setting="outdir") from None
         h = hashlib.sha256()
-        try:
-            with handle:
-                for dep, chunk in zip(step.deps, inputs, strict=True):
+        with pending:
+            try:
+                for dep, chunk in zip(step.deps, chunks, strict=True):
                     try:
-                        ctx.store.copy_blob(chunk["blob"], handle, h)
+                        ctx.cache.copy_blob(chunk.blob, pending.stream, h)
                     except (KeyError, CorruptEntry):
                         raise StaleInput(dep) from None
-                handle.write(tail.getvalue())
+                pending.write(tail.getvalue())
                 h.update(tail.getvalue())
-            length = os.stat(handle.name).st_size
-            digest = h.hexdigest()
-            index = ctx.output_index(folder)
-            if matches(index, folder, file, digest, length):
-                os.unlink(handle.name)
-            else:
-                os.chmod(handle.name, 0o644)
-                os.replace(handle.name, path)
-                index.remember(file, stat_key(os.stat(path)), FileDigest(digest, length),
-                               now_ns())
-        except BaseException as exc:
-            if os.path.exists(handle.name):
-                os.unlink(handle.name)
-            if isinstance(exc, OSError):  # the cache reports its own failures otherwise
+                pending.stream.flush()
+                length = os.fstat(pending.stream.fileno()).st_size
+                digest = h.hexdigest()
+                index = ctx.output_index(folder)
+                if not matches(index, folder, file, digest, length):
+                    pending.commit()
+                    index.remember(file, stat_key(os.stat(path)), FileDigest(digest, length),
+                                   now_ns())
+            except OSError as exc:  # the cache reports its own failures otherwise
                 raise VastbuildError(f"cannot write {path}: {exc.strerror or exc}",
-                                     "free some space, or choose another output folder "
-                                     "with -o") from None
-            raise
-        return {"path": path, "sha256": digest, "length": length}
+                                     "free some space, or choose another output folder",
+                                     setting="outdir") from None
+        return ArtifactResult(path, digest, length)
 
 
 def matches(index: FileIndex, folder: str, file: str, sha256: str, length: int) -> bool:

@@ -19,14 +19,16 @@ import stat
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from vastbuild.archive import Member, MemberType, arcname_join, normal_mode
+from vastbuild.canonical import JsonValue
 from vastbuild.errors import VastbuildError
-from vastbuild.filestate import FileDigest, FileIndex, StatKey, is_racy, now_ns, read_file, stat_key
+from vastbuild.filestate import FileDigest, FileIndex, now_ns, read_file
+from vastbuild.graph import Step
 from vastbuild.hashing import filter_ignored_lines
 from vastbuild.ignore import IgnoreRules
-from vastbuild.steps import StepContext, Volatile
+from vastbuild.stats import StatKey, is_racy, stat_key
+from vastbuild.steps.base import SourceKind, StepContext, StepResult, TreeResult, Volatile
 
 #: folders never entered, wherever they are, unless a COPY names one as its source:
 #: a repository's history, and Python's bytecode, which changes with the interpreter
@@ -45,16 +47,29 @@ class ScanEntry:
 
 @dataclass(frozen=True)
 class Scan:
-    """A tree's stat listing: what the collect step will turn into members."""
+    """A tree's stat listing: what the collect step will turn into members.
+
+    ``folders`` holds the stat of each folder walked, taken before it was listed
+    (a file added to it later changes it); it is not part of the ``signature``,
+    which is what the collect step's key sees."""
 
     root: str
     entries: tuple[ScanEntry, ...]
     signature: str
     scanned_ns: int
+    folders: tuple[tuple[str, StatKey], ...] = ()
+
+    def path(self, rel: str) -> str:
+        return os.path.join(self.root, rel) if rel else self.root
 
     def files(self) -> list[str]:
         """Absolute paths of every file and folder in the listing (for depfiles)."""
-        return [os.path.join(self.root, e.rel) if e.rel else self.root for e in self.entries]
+        return [self.path(e.rel) for e in self.entries]
+
+    def stats(self) -> list[tuple[str, StatKey]]:
+        """Every file, link and folder walked, by absolute path, with its stat."""
+        found = [(self.path(e.rel), e.key) for e in self.entries if e.key is not None]
+        return found + [(self.path(rel), key) for rel, key in self.folders]
 
 
 def scan_tree(src: Path, *, rules: IgnoreRules | None,
@@ -74,20 +89,23 @@ def scan_tree(src: Path, *, rules: IgnoreRules | None,
         raise VastbuildError(f"cannot read {root}: {exc.strerror or exc}",
                              "check that the path exists and is readable") from None
     entries: list[ScanEntry] = []
+    folders: list[tuple[str, StatKey]] = []
     if stat.S_ISDIR(st.st_mode):
         entries.append(ScanEntry("", "dir", 0o755, None))
-        _walk(root, root, "", rules, frozenset(exclude), entries)
+        folders.append(("", stat_key(st)))
+        _walk(root, root, "", rules, frozenset(exclude), entries, folders)
     elif stat.S_ISREG(st.st_mode):
         entries.append(ScanEntry("", "file", normal_mode("file", st.st_mode), stat_key(st)))
     else:
         raise _not_a_file(root, st.st_mode)
     listing = [(e.rel, e.type, e.key, e.linkname) for e in entries]
     signature = hashlib.sha256(repr((root, listing)).encode("utf-8", "surrogateescape"))
-    return Scan(root, tuple(entries), signature.hexdigest(), scanned)
+    return Scan(root, tuple(entries), signature.hexdigest(), scanned, tuple(folders))
 
 
 def _walk(root: str, folder: str, prefix: str, rules: IgnoreRules | None,
-          exclude: frozenset[str], out: list[ScanEntry]) -> None:
+          exclude: frozenset[str], out: list[ScanEntry],
+          folders: list[tuple[str, StatKey]]) -> None:
     try:
         with os.scandir(folder) as listing:
             children = sorted(listing, key=lambda e: os.fsencode(e.name))
@@ -110,7 +128,8 @@ def _walk(root: str, folder: str, prefix: str, rules: IgnoreRules | None,
             if child.name in ALWAYS_EXCLUDED_NAMES or (rules and rules.excludes(rel, True)):
                 continue
             out.append(ScanEntry(rel, "dir", 0o755, None))
-            _walk(root, child.path, rel + "/", rules, exclude, out)
+            folders.append((rel, stat_key(st)))
+            _walk(root, child.path, rel + "/", rules, exclude, out, folders)
         elif rules and rules.excludes(rel, False):
             continue
         elif stat.S_ISREG(mode):
@@ -157,22 +176,23 @@ def travels(entry: ScanEntry, arcroot: str, skip: Collection[str] = ()) -> bool:
     return not (entry.type == "dir" and entry.rel in skip)
 
 
-class Collect:
+class Collect(SourceKind):
     """Hash a scanned tree into members (archive names under ``params["arcroot"]``)."""
 
     name = "collect"
     version = 1
 
-    def key_material(self, step: Any, inputs: Sequence[Any]) -> Any:
-        return {"params": step.params, "listing": step.attachment.signature}
+    def key_material(self, step: Step, inputs: Sequence[StepResult]) -> JsonValue:
+        return {"params": dict(step.params), "listing": step.attached(Scan).signature}
 
-    def run(self, step: Any, inputs: Sequence[Any], ctx: StepContext) -> Any:
-        scan: Scan = step.attachment
-        arcroot: str = step.params["arcroot"]
-        skip = frozenset(step.params["skip"])
-        filter_python: bool = step.params["filter"]
-        index = FileIndex(ctx.store, scan.root)
-        members: list[list[Any]] = []
+    def run(self, step: Step, inputs: Sequence[StepResult],
+            ctx: StepContext) -> StepResult | Volatile:
+        scan = step.attached(Scan)
+        arcroot = step.str_param("arcroot")
+        skip = frozenset(step.str_list_param("skip"))
+        filter_python = step.bool_param("filter")
+        index = FileIndex(ctx.cache, scan.root)
+        members: list[Member] = []
         rels: list[str | None] = []
         racy = False
         for entry in scan.entries:
@@ -187,14 +207,13 @@ class Collect:
                     index.remember(entry.rel, entry.key, digest, scan.scanned_ns)
                 racy = racy or is_racy(entry.key, scan.scanned_ns)
                 members.append(Member(name, "file", entry.mode, digest.size, digest.sha256, "",
-                                      digest.hash_size, digest.hash_sha256).to_json())
+                                      digest.hash_size, digest.hash_sha256))
                 rels.append(entry.rel)
             else:
-                members.append(Member(name, entry.type, entry.mode,
-                                      linkname=entry.linkname).to_json())
+                members.append(Member(name, entry.type, entry.mode, linkname=entry.linkname))
                 rels.append(None)
         index.save()
-        result = {"root": scan.root, "members": members, "rels": rels}
+        result = TreeResult(scan.root, tuple(members), tuple(rels))
         return Volatile(result) if racy else result
 
     def _hash(self, root: str, entry: ScanEntry, filter_python: bool,

@@ -16,46 +16,58 @@ import io
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from vastbuild.archive import Compressor, Member, chunk_stream, compressor_version
+from vastbuild.canonical import JsonValue, canonical_json
 from vastbuild.filestate import READ_BLOCK, FileChanged
-from vastbuild.graph import canonical_json
-from vastbuild.steps import StaleInput, StepContext
-from vastbuild.steps.pack import chunk_rows
+from vastbuild.graph import Step
+from vastbuild.steps.base import (
+    BlobResult,
+    ChunkResult,
+    StaleInput,
+    StepContext,
+    StepKindBase,
+    StepResult,
+    TreeResult,
+    expect,
+)
+from vastbuild.steps.pack import chunk_members
 
 #: compressed chunks up to this size are assembled in memory, larger ones in a file
 IN_MEMORY = 64 << 20
 
 
-class Compress:
+class Compress(StepKindBase):
     name = "compress"
     version = 1
 
-    def key_material(self, step: Any, inputs: Sequence[Any]) -> Any:
-        fmt = step.params["format"]
-        return {"chunk": inputs[0]["digest"], "format": fmt, "level": step.params["level"],
-                "compressor": compressor_version(fmt)}
+    def key_material(self, step: Step, inputs: Sequence[StepResult]) -> JsonValue:
+        fmt = step.str_param("format")
+        return {"chunk": expect(inputs[0], ChunkResult).digest, "format": fmt,
+                "level": step.int_param("level"), "compressor": compressor_version(fmt)}
 
-    def is_fresh(self, step: Any, result: Any, ctx: StepContext) -> bool:
-        return ctx.store.has_blob(result["blob"])
+    def result_from_json(self, value: JsonValue) -> StepResult:
+        return BlobResult.from_json(value)
 
-    def run(self, step: Any, inputs: Sequence[Any], ctx: StepContext) -> Any:
-        pack, source = inputs
-        rows = chunk_rows(step, source)
-        rels = source["rels"][step.params["start"]:step.params["stop"]]
+    def is_fresh(self, step: Step, result: StepResult, ctx: StepContext) -> bool:
+        return ctx.cache.has_blob(expect(result, BlobResult).blob)
+
+    def run(self, step: Step, inputs: Sequence[StepResult], ctx: StepContext) -> StepResult:
+        pack, source = expect(inputs[0], ChunkResult), expect(inputs[1], TreeResult)
+        start, stop = step.int_param("start"), step.optional_int_param("stop")
+        members = chunk_members(step, source)
         paths: dict[str, str | None] = {}
-        for row, rel in zip(rows, rels, strict=True):
-            if rel is not None:
-                paths[row[0]] = os.path.join(source["root"], rel) if rel else source["root"]
+        for member, rel in zip(members, source.rels[start:stop], strict=True):
+            if rel is None or source.root is None:
+                paths[member.name] = None
             else:
-                paths[row[0]] = None
-        members = [Member.from_json(row) for row in rows]
+                paths[member.name] = os.path.join(source.root, rel) if rel else source.root
 
         def content(member: Member) -> Iterator[bytes]:
             path = paths[member.name]
             if path is None:
-                data = ctx.store.get_content(member.sha256)
+                data = ctx.cache.get_content(member.sha256)
                 if data is None:
                     raise StaleInput(step.deps[1])
                 yield data
@@ -67,27 +79,27 @@ class Compress:
             yield from _read_checked(path, member)
 
         name = hashlib.sha256(canonical_json(self.key_material(step, inputs))).hexdigest()
-        big = pack["size"] > IN_MEMORY
-        out: BinaryIO = (tempfile.TemporaryFile(dir=ctx.store.directory) if big
+        big = pack.size > IN_MEMORY
+        out: BinaryIO = (tempfile.TemporaryFile(dir=ctx.cache.directory) if big
                          else io.BytesIO())
         with out:
-            compressor = Compressor(step.params["format"], step.params["level"], pack["size"], out)
-            for piece in chunk_stream(members, step.params["mtime"], content):
+            compressor = Compressor(step.str_param("format"), step.int_param("level"),
+                                    pack.size, out)
+            for piece in chunk_stream(members, step.int_param("mtime"), content):
                 compressor.feed(piece)
                 ctx.reporter.advance(len(piece))
             compressor.finish()
-            if compressor.size != pack["size"]:
-                raise FileChanged(f"a file of {source['root']} changed during the build",
+            if compressor.size != pack.size:
+                raise FileChanged(f"a file of {source.root} changed during the build",
                                   "run the build again once nothing is writing to the tree")
             digest = compressor.sha256.hexdigest()
             if big:
                 out.seek(0)
-                ctx.store.put_blob(name, out, digest)
+                ctx.cache.put_blob(name, out, digest)
             else:
                 assert isinstance(out, io.BytesIO)
-                ctx.store.put_blob(name, out.getvalue(), digest)
-        return {"blob": name, "sha256": digest, "length": compressor.written,
-                "size": pack["size"]}
+                ctx.cache.put_blob(name, out.getvalue(), digest)
+        return BlobResult(name, digest, compressor.written, pack.size)
 
 
 def _read_checked(path: str, member: Member) -> Iterator[bytes]:

@@ -7,17 +7,17 @@ the step's only parameter, so the step's key changes exactly when they do.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from vastbuild.steps import StepContext, generated_tree
+from vastbuild.graph import Step
+from vastbuild.steps.base import SourceKind, StepContext, StepResult, generated_tree
 
 ARCNAME = "./config.json"
 
 
-class Config:
+class Config(SourceKind):
     name = "config"
     version = 1
 
-    def run(self, step: Any, inputs: Sequence[Any], ctx: StepContext) -> Any:
-        data = step.params["json"].encode("utf-8")
+    def run(self, step: Step, inputs: Sequence[StepResult], ctx: StepContext) -> StepResult:
+        data = step.str_param("json").encode("utf-8")
         return generated_tree(ctx, [(ARCNAME, data, 0o644)])

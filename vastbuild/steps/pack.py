@@ -11,26 +11,38 @@ chunk's uncompressed bytes (``digest``) and what the content hash sees of them
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from vastbuild.archive import Member, chunk_info
-from vastbuild.steps import StepContext
+from vastbuild.canonical import JsonValue
+from vastbuild.graph import Step
+from vastbuild.steps.base import (
+    ChunkResult,
+    StepContext,
+    StepKindBase,
+    StepResult,
+    TreeResult,
+    expect,
+)
 
 
-def chunk_rows(step: Any, source: dict[str, Any]) -> list[list[Any]]:
-    """The member rows of the chunk ``step`` (a pack or compress step) names."""
-    return source["members"][step.params["start"]:step.params["stop"]]
+def chunk_members(step: Step, source: TreeResult) -> tuple[Member, ...]:
+    """The members of the chunk ``step`` (a pack or compress step) names."""
+    return source.members[step.int_param("start"):step.optional_int_param("stop")]
 
 
-class Pack:
+class Pack(StepKindBase):
     name = "pack"
     version = 1
 
-    def key_material(self, step: Any, inputs: Sequence[Any]) -> Any:
-        return {"mtime": step.params["mtime"], "members": chunk_rows(step, inputs[0])}
+    def key_material(self, step: Step, inputs: Sequence[StepResult]) -> JsonValue:
+        members = chunk_members(step, expect(inputs[0], TreeResult))
+        return {"mtime": step.int_param("mtime"), "members": [m.to_json() for m in members]}
 
-    def run(self, step: Any, inputs: Sequence[Any], ctx: StepContext) -> Any:
-        members = [Member.from_json(row) for row in chunk_rows(step, inputs[0])]
-        info = chunk_info(members, step.params["mtime"])
-        return {"digest": info.digest, "size": info.size, "hash_digest": info.hash_digest,
-                "hash_size": info.hash_size, "count": len(members)}
+    def result_from_json(self, value: JsonValue) -> StepResult:
+        return ChunkResult.from_json(value)
+
+    def run(self, step: Step, inputs: Sequence[StepResult], ctx: StepContext) -> StepResult:
+        members = chunk_members(step, expect(inputs[0], TreeResult))
+        info = chunk_info(members, step.int_param("mtime"))
+        return ChunkResult(info.digest, info.size, info.hash_digest, info.hash_size,
+                           len(members))

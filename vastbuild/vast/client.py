@@ -34,6 +34,7 @@ from urllib3.exceptions import LocationValueError
 
 from vastbuild import __version__
 from vastbuild.errors import VastbuildError
+from vastbuild.units import optional_int
 from vastbuild.wire import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
 
 #: Where trace lines go (the CLI passes a stderr writer for ``-v``).
@@ -54,8 +55,9 @@ MAX_ANSWER = 64 << 20
 class VastApiError(VastbuildError):
     """The Vast API (or the upload URL) answered with an error status."""
 
-    def __init__(self, message: str, hint: str | None, status: int | None):
-        super().__init__(message, hint)
+    def __init__(self, message: str, hint: str | None, status: int | None, *,
+                 setting: str | None = None):
+        super().__init__(message, hint, setting=setting)
         self.status = status
 
 
@@ -124,13 +126,13 @@ class VastClient:
         trace_bodies: bool = False,
     ):
         if not api_key:
-            raise VastbuildError("no API key", "set $VAST_API_KEY or pass --api-key-file")
+            raise VastbuildError("no API key", "give an API key", setting="api_key")
         if not _HEADER_SAFE.fullmatch(api_key):  # said without the key, which would leak
             raise VastbuildError(
                 "the API key holds white space, a control character or a non-ASCII "
                 "character, which an HTTP header cannot carry",
-                "check $VAST_API_KEY or the file given to --api-key-file: a Vast API key "
-                "is one word of plain ASCII characters")
+                "a Vast API key is one word of plain ASCII characters: check the key",
+                setting="api_key")
         self._api_key = api_key
         self.api_url = api_url.rstrip("/")
         self.autoscaler_url = autoscaler_url.rstrip("/")
@@ -169,7 +171,7 @@ class VastClient:
                 action=str(doc["action"]),
                 deployment_id=int(doc["deployment_id"]),
                 endpoint_id=int(doc["endpoint_id"]),
-                workergroup_id=_optional_int(doc.get("workergroup_id")),
+                workergroup_id=optional_int(doc.get("workergroup_id")),
                 upload_url=_upload_url(doc.get("upload_url")),
                 upload_fields={str(k): str(v) for k, v in fields.items()}
                 if isinstance(fields, dict) else None,
@@ -185,7 +187,7 @@ class VastClient:
                             "deployments", what)
         try:
             for deployment in deployments:
-                _optional_int(deployment.get("id"))
+                optional_int(deployment.get("id"))
         except (TypeError, ValueError):
             raise _unexpected(what, "a deployment's id is not a number") from None
         return deployments
@@ -225,7 +227,7 @@ class VastClient:
     def find_workergroup(self, endpoint_id: int) -> int | None:
         """The workergroup serving an endpoint, when the registration did not name it."""
         for group in self.list_workergroups():
-            if _optional_int(group.get("endpoint_id")) == endpoint_id and "id" in group:
+            if optional_int(group.get("endpoint_id")) == endpoint_id and "id" in group:
                 return int(group["id"])
         return None
 
@@ -340,8 +342,8 @@ class VastClient:
                 # a URL requests cannot use (the server's upload URL too): no retry
                 raise VastConnectionError(
                     self.redact(f"{method} {shown}: {_reason(exc)}"),
-                    "give the URLs as http(s)://host[:port] (--api-url, --autoscaler-url)"
-                ) from None
+                    "check the URL: it must be http(s)://host[:port]", setting=_setting_of(
+                        url, self.api_url, self.autoscaler_url)) from None
             else:
                 elapsed = (time.monotonic() - started) * 1000
                 self._say(f"< {response.status_code} {method} {shown} ({elapsed:.0f} ms, "
@@ -363,7 +365,8 @@ class VastClient:
                 if response is None:
                     raise VastConnectionError(
                         self.redact(f"{method} {shown}: {failure} ({why})"),
-                        "check the network and the URL (--api-url, --autoscaler-url)")
+                        "check the network and the URL", setting=_setting_of(
+                            url, self.api_url, self.autoscaler_url))
                 raise self._status_error(f"{method} {urlsplit(url).path}", response,
                                          note=f" ({why})")
             self._say(f"  {failure}; retrying in {delay:.2f} s")
@@ -373,7 +376,8 @@ class VastClient:
                       note: str = "") -> VastApiError:
         status = response.status_code
         message = self.redact(f"{what}: HTTP {status}: {self._body_message(response)}{note}")
-        return VastApiError(message, _STATUS_HINTS.get(status, _status_hint(status)), status)
+        return VastApiError(message, _STATUS_HINTS.get(status, _status_hint(status)), status,
+                            setting="api_key" if status == 401 else None)
 
     def _body_message(self, response: requests.Response) -> str:
         """What the server said, short: its JSON message field, else the start of the text."""
@@ -426,9 +430,9 @@ class _LargeBlockAdapter(HTTPAdapter):
 
 
 _STATUS_HINTS = {
-    401: "the API key was refused: check $VAST_API_KEY or the file given to --api-key-file",
+    401: "the API key was refused: check the key",
     403: "this API key may not do that: the deployment may belong to another account",
-    404: "not found for this API key: check the id, the name and tag, and --api-url",
+    404: "not found for this API key: check the id, the name and tag, and the API URL",
     429: "the API kept rate-limiting; wait a minute and run it again",
 }
 
@@ -441,7 +445,8 @@ def _status_hint(status: int) -> str:
 
 def _unexpected(what: str, detail: str) -> VastApiError:
     return VastApiError(f"{what}: unexpected answer: {detail}",
-                        "is --api-url a Vast API? (it must speak /api/v0/)", None)
+                        "is the API URL a Vast API? (it must speak /api/v0/)", None,
+                        setting="api_url")
 
 
 def _list(doc: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
@@ -451,8 +456,13 @@ def _list(doc: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
-def _optional_int(value: Any) -> int | None:
-    return None if value is None or value == "" else int(value)
+def _setting_of(url: str, api_url: str, autoscaler_url: str) -> str | None:
+    """Which URL setting a failing URL came from (None: one a server handed out)."""
+    if url.startswith(api_url + "/"):
+        return "api_url"
+    if url.startswith(autoscaler_url + "/"):
+        return "autoscaler_url"
+    return None
 
 
 def _upload_url(value: Any) -> str | None:

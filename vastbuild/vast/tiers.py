@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vastbuild.wire import AUTOSCALE_DEFAULTS, AUTOSCALE_FIELDS
+from vastbuild.model import AUTOSCALE_SETTINGS, DEFAULT_STORAGE_GB
+from vastbuild.units import int_or_none
 
 #: The server's ``action`` for each tier.
 ACTIONS: dict[int, str] = {
@@ -75,7 +76,7 @@ class ServerView:
 
 
 @dataclass(frozen=True)
-class Plan:
+class TierDecision:
     """The tier of a deploy, the action the server should answer with, and every reason.
 
     ``certain`` is false when some setting could not be compared: the tier is
@@ -103,8 +104,8 @@ class _Findings:
         self.reasons.append(reason)
 
 
-def plan(desired: Snapshot, server: ServerView, last: Snapshot | None = None,
-         last_deployment_id: int | None = None) -> Plan:
+def decide_tier(desired: Snapshot, server: ServerView, last: Snapshot | None = None,
+                last_deployment_id: int | None = None) -> TierDecision:
     """Name the tier of deploying ``desired`` over what ``server`` holds.
 
     ``last`` is the local record of the last deploy of this (name, tag) to the
@@ -117,21 +118,21 @@ def plan(desired: Snapshot, server: ServerView, last: Snapshot | None = None,
                       f"{', '.join(sorted(server.tags))})")
         else:
             reason = f"new deployment: {desired.name}:{desired.tag} is not on the server"
-        return Plan(4, ACTIONS[4], (reason,), True)
+        return TierDecision(4, ACTIONS[4], (reason,), True)
 
     found = _Findings()
     # the local record speaks for the server's version only if it is that version
     same_deployment = last is not None and last_deployment_id is not None and \
-        _optional_int(record.get("id")) == last_deployment_id
+        int_or_none(record.get("id")) == last_deployment_id
     _compare_infrastructure(desired, record, last if same_deployment else None, found)
     _compare_content(desired, record, last, found)
     _compare_scaling(desired, server, last if same_deployment else None, found)
     if not found.reasons:
         found.reasons.append("nothing changed")
-    return Plan(found.tier, ACTIONS[found.tier], tuple(found.reasons), found.certain)
+    return TierDecision(found.tier, ACTIONS[found.tier], tuple(found.reasons), found.certain)
 
 
-def action_mismatch(predicted: Plan, action: str) -> str | None:
+def action_mismatch(predicted: TierDecision, action: str) -> str | None:
     """A warning when the server's action differs from the plan's, else None."""
     if action == predicted.action:
         return None
@@ -171,7 +172,7 @@ def _plain_change(have: Any, want: Any) -> str | None:
 
 def _storage_change(have: Any, want: Any) -> str | None:
     try:
-        if float(have) == float(want if want is not None else 50):
+        if float(have) == float(want if want is not None else DEFAULT_STORAGE_GB):
             return None
     except (TypeError, ValueError):
         pass
@@ -302,7 +303,7 @@ def _worker_config_reasons(desired: Snapshot, last: Snapshot, found: _Findings) 
 
 def _compare_scaling(desired: Snapshot, server: ServerView, last: Snapshot | None,
                      found: _Findings) -> None:
-    wanted = [key for key in AUTOSCALE_FIELDS if key in desired.config]
+    wanted = [s.name for s in AUTOSCALE_SETTINGS if s.name in desired.config]
     endpoint = server.endpoint
     for key in wanted:
         if endpoint is not None and endpoint.get(key) is not None:
@@ -316,9 +317,10 @@ def _compare_scaling(desired: Snapshot, server: ServerView, last: Snapshot | Non
         if not _same_number(have, desired.config[key]):
             found.add(1, f"autoscale: {key} {_number(have)} → "
                          f"{_number(desired.config[key])}{source}")
-    for key in AUTOSCALE_FIELDS:
+    for setting in AUTOSCALE_SETTINGS:
         # a registration declares the whole endpoint (assumed, as the dev server
         # does): a setting it leaves out returns to the server's default
+        key = setting.name
         if key in desired.config:
             continue
         if endpoint is not None and key in endpoint:
@@ -327,7 +329,7 @@ def _compare_scaling(desired: Snapshot, server: ServerView, last: Snapshot | Non
             have = last.config[key]
         else:
             continue
-        default = AUTOSCALE_DEFAULTS[key]
+        default = setting.default
         if not _same_number(have, default):
             found.add(1, f"autoscale: {key} {_number(have)} → {_number(default)} (not set in "
                          "the Vastfile: the server's default)")
@@ -361,8 +363,8 @@ def _server_version_label(server: ServerView) -> tuple[Any, bool]:
     """The label of the version the server serves, and whether it is known."""
     if not server.versions or server.record is None:
         return None, False
-    current = _optional_int(server.record.get("current_version_id"))
-    chosen = next((v for v in server.versions if _optional_int(v.get("id")) == current),
+    current = int_or_none(server.record.get("current_version_id"))
+    chosen = next((v for v in server.versions if int_or_none(v.get("id")) == current),
                   server.versions[-1])
     if "version_label" not in chosen:
         return None, False
@@ -390,11 +392,3 @@ def _number(value: Any) -> str:
 
 def _short(digest: Any) -> str:
     return str(digest)[:12]  # the server's file_hash may be anything
-
-
-def _optional_int(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
-

@@ -1,10 +1,11 @@
 """The ``template`` step kind: renders each TEMPLATE line into one file of the bundle.
 
-vastbuild asks every installed step kind with a ``plan`` for its contributions;
-this one contributes a step per TEMPLATE line. The step's key covers its
-parameters (source, destination, values) and the template's bytes, so editing
-the template, or a value in the Vastfile, renders the file again, and nothing
-else does.
+vastbuild asks every installed step kind for its contributions (``plan``); this
+one contributes a step per TEMPLATE line. As a kind that produces files it
+subclasses :class:`vastbuild.steps.SourceKind`, which gives the hooks it does
+not need their defaults. The step's key covers its parameters (source,
+destination, values) and the template's bytes, so editing the template, or a
+value in the Vastfile, renders the file again, and nothing else does.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import os
 import posixpath
 import string
 from collections.abc import Sequence
-from typing import Any
 
+from vastbuild.canonical import JsonValue
 from vastbuild.errors import VastbuildError
+from vastbuild.graph import Step
 from vastbuild.model import Deployment
-from vastbuild.steps import StepContext, generated_tree
+from vastbuild.steps import Params, SourceKind, StepContext, StepResult, generated_tree
 from vastbuild_template.directive import KEYWORD, TemplateSpec
 
 
@@ -29,13 +31,13 @@ def archive_name(dst: str) -> str:
     return "/" + normal.lstrip("/") if normal.startswith("/") else f"./{normal}"
 
 
-class TemplateStep:
+class TemplateStep(SourceKind):
     name = "template"
     version = 1
 
-    def plan(self, deployment: Deployment) -> list[dict[str, Any]]:
+    def plan(self, deployment: Deployment) -> list[Params]:
         """One step's parameters per TEMPLATE line, in source order."""
-        params = []
+        params: list[Params] = []
         for directive in deployment.plugins:
             if directive.keyword != KEYWORD:
                 continue
@@ -45,15 +47,19 @@ class TemplateStep:
                            "values": [list(pair) for pair in spec.values]})
         return params
 
-    def key_material(self, step: Any, inputs: Sequence[Any]) -> Any:
+    def key_material(self, step: Step, inputs: Sequence[StepResult]) -> JsonValue:
         """The parameters and the template's content: the rendered bytes depend on nothing else."""
-        data, _ = _read(step.params["src"])
+        data, _ = _read(step.str_param("src"))
         return {"params": dict(step.params), "template": hashlib.sha256(data).hexdigest()}
 
-    def run(self, step: Any, inputs: Sequence[Any], ctx: StepContext) -> Any:
-        src = step.params["src"]
+    def input_files(self, step: Step) -> list[str]:
+        """The template: ``vastbuild deps`` lists it, and a change to it is seen."""
+        return [step.str_param("src")]
+
+    def run(self, step: Step, inputs: Sequence[StepResult], ctx: StepContext) -> StepResult:
+        src = step.str_param("src")
         data, mode = _read(src)
-        values = dict(step.params["values"])
+        values = _values(step)
         try:
             rendered = string.Template(data.decode("utf-8")).substitute(values)
         except UnicodeDecodeError:
@@ -67,7 +73,14 @@ class TemplateStep:
             raise VastbuildError(f"the template {src} has a bad placeholder: {exc}",
                                  "placeholders are $NAME or ${NAME}; write $$ for a "
                                  "literal $") from None
-        return generated_tree(ctx, [(step.params["arcname"], rendered.encode("utf-8"), mode)])
+        return generated_tree(ctx, [(step.str_param("arcname"), rendered.encode("utf-8"), mode)])
+
+
+def _values(step: Step) -> dict[str, str]:
+    """The placeholder values of a step, as ``plan`` wrote them: [[KEY, VALUE], ...]."""
+    pairs = step.params["values"]
+    assert isinstance(pairs, list)
+    return {str(pair[0]): str(pair[1]) for pair in pairs if isinstance(pair, list)}
 
 
 def _read(src: str) -> tuple[bytes, int]:

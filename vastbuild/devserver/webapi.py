@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
+from vastbuild.devserver.context import Context
+from vastbuild.devserver.database import blob_key
 from vastbuild.devserver.faults import EXPIRED_URL
+from vastbuild.devserver.messages import Request, Response, api_error, json_response
 from vastbuild.devserver.registration import DEFAULT_TAG, RegistrationError, parse_registration
 from vastbuild.devserver.signing import presign_post, sign_download
-from vastbuild.devserver.store import blob_key
-from vastbuild.devserver.web import Context, Request, Response, api_error, json_response
 
 #: Where issued upload forms are posted (the object key travels in the form).
 UPLOAD_PATH = "/blobs/upload/"
@@ -28,7 +29,7 @@ def put_deployment(context: Context, request: Request) -> Response:
     except RegistrationError as exc:
         return api_error(400, "invalid_request", str(exc))
     now = time.time()
-    registered = context.store.register(request.account, registration, now)
+    registered = context.database.register(request.account, registration, now)
     answer: dict[str, object] = {
         "success": True,
         "action": registered.decision.action,
@@ -48,18 +49,18 @@ def put_deployment(context: Context, request: Request) -> Response:
 
 def list_deployments(context: Context, request: Request) -> Response:
     return json_response(200, {"success": True,
-                               "deployments": context.store.deployments(request.account)})
+                               "deployments": context.database.deployments(request.account)})
 
 
 def get_deployment(context: Context, request: Request) -> Response:
-    record = context.store.deployment(request.account, int(request.params[0]))
+    record = context.database.deployment(request.account, int(request.params[0]))
     if record is None:
         return _no_deployment(request)
     return json_response(200, {"success": True, "deployment": record})
 
 
 def delete_deployment(context: Context, request: Request) -> Response:
-    if not context.store.delete_deployment(request.account, int(request.params[0])):
+    if not context.database.delete_deployment(request.account, int(request.params[0])):
         return _no_deployment(request)
     return json_response(200, {"success": True})
 
@@ -70,26 +71,26 @@ def delete_deployment_by_name(context: Context, request: Request) -> Response:
     if not isinstance(name, str) or not name or not isinstance(tag, str):
         return api_error(400, "invalid_request",
                          "the body must be {\"name\": ..., \"tag\": ...} (tag optional)")
-    deployment_id = context.store.find_deployment(request.account, name, tag)
+    deployment_id = context.database.find_deployment(request.account, name, tag)
     if deployment_id is None:
         return api_error(404, "not_found", f"no deployment named {name!r} with tag {tag!r}")
-    context.store.delete_deployment(request.account, deployment_id)
+    context.database.delete_deployment(request.account, deployment_id)
     return json_response(200, {"success": True, "deployment_id": deployment_id})
 
 
 def list_versions(context: Context, request: Request) -> Response:
     deployment_id = int(request.params[0])
-    if context.store.deployment(request.account, deployment_id) is None:
+    if context.database.deployment(request.account, deployment_id) is None:
         return _no_deployment(request)
-    return json_response(200, {"success": True,
-                               "versions": context.store.versions(request.account, deployment_id)})
+    versions = context.database.versions(request.account, deployment_id)
+    return json_response(200, {"success": True, "versions": versions})
 
 
 def download_url(context: Context, request: Request) -> Response:
-    record = context.store.deployment(request.account, int(request.params[0]))
+    record = context.database.deployment(request.account, int(request.params[0]))
     if record is None:
         return _no_deployment(request)
-    if not context.store.has_blob(request.account, record["file_hash"]):
+    if not context.database.has_blob(request.account, record["file_hash"]):
         return api_error(404, "no_blob",
                          f"the tarball {record['file_hash']} of deployment {record['id']} has "
                          "not been uploaded yet")
@@ -102,7 +103,7 @@ def download_url(context: Context, request: Request) -> Response:
 
 
 def heartbeat(context: Context, request: Request) -> Response:
-    if not context.store.heartbeat(request.account, int(request.params[0]), time.time()):
+    if not context.database.heartbeat(request.account, int(request.params[0]), time.time()):
         return _no_deployment(request)
     return json_response(200, {"success": True})
 
@@ -117,16 +118,16 @@ def start_deployment(context: Context, request: Request) -> Response:
 
 def list_workergroups(context: Context, request: Request) -> Response:
     return json_response(200, {"success": True,
-                               "results": context.store.workergroups(request.account)})
+                               "results": context.database.workergroups(request.account)})
 
 
 def list_endpoints(context: Context, request: Request) -> Response:
     return json_response(200, {"success": True,
-                               "results": context.store.endpoints(request.account)})
+                               "results": context.database.endpoints(request.account)})
 
 
 def get_endpoint(context: Context, request: Request) -> Response:
-    found = context.store.endpoints(request.account, int(request.params[0]))
+    found = context.database.endpoints(request.account, int(request.params[0]))
     if not found:
         return api_error(404, "not_found", f"no endpoint {request.params[0]} in this account")
     return json_response(200, {"success": True, "result": found[0]})
@@ -138,7 +139,7 @@ def update_workers(context: Context, request: Request) -> Response:
     workergroup_id = body.get("workergroup_id")
     if isinstance(workergroup_id, bool) or not isinstance(workergroup_id, int):
         return api_error(400, "invalid_request", "the body must carry an integer 'workergroup_id'")
-    record = context.store.rolling_update(request.account, workergroup_id, time.time())
+    record = context.database.rolling_update(request.account, workergroup_id, time.time())
     if record is None:
         return api_error(404, "not_found", f"no workergroup {workergroup_id} in this account")
     return json_response(200, {"success": True, "workergroup_id": workergroup_id,
@@ -146,7 +147,7 @@ def update_workers(context: Context, request: Request) -> Response:
 
 
 def _set_state(context: Context, request: Request, state: str) -> Response:
-    if not context.store.set_endpoint_state(request.account, int(request.params[0]), state):
+    if not context.database.set_endpoint_state(request.account, int(request.params[0]), state):
         return _no_deployment(request)
     return json_response(200, {"success": True, "endpoint_state": state})
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vastbuild.devserver.actions import CREATED, EXISTS, Decision, decide
 from vastbuild.devserver.registration import FILE_HASH_PATTERN, Registration
+from vastbuild.devserver.tier_table import CREATED, EXISTS, Decision, decide
 from vastbuild.errors import VastbuildError
 
 _SCHEMA_VERSION = "1"
@@ -113,7 +113,7 @@ class Registered:
     has_blob: bool
 
 
-class Store:
+class ServerDatabase:
     """All state of one dev server; safe to share between request threads."""
 
     def __init__(self, data_dir: Path):

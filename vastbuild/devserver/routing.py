@@ -16,23 +16,23 @@ import json
 import re
 import shutil
 import socket
+import socketserver
 import struct
+import sys
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from vastbuild.devserver import admin, api, blobs
+from vastbuild.devserver import admin, blobs, webapi
 from vastbuild.devserver.accesslog import AccessLog
+from vastbuild.devserver.context import Context
 from vastbuild.devserver.faults import ERROR, RESET, SHORT_CIRCUIT_KINDS, THROTTLE, Fault
 from vastbuild.devserver.httpbody import CHUNK, BodyError, iter_body, read_body
-from vastbuild.devserver.web import Context, Request, Response, api_error, json_response
-
-if TYPE_CHECKING:
-    from vastbuild.devserver.server import HTTPServer
+from vastbuild.devserver.messages import Request, Response, api_error, json_response
 
 #: Largest JSON body an API route reads (registrations are a few hundred bytes).
 MAX_JSON_BODY = 1024 * 1024
@@ -60,21 +60,21 @@ def _route(method: str, path: str, handler: Handler, auth: str = KEY) -> Route:
 _ID = r"(\d+)"
 ROUTES: tuple[Route, ...] = (
     _route("GET", "/healthz", lambda context, request: json_response(200, {"ok": True}), OPEN),
-    _route("PUT", "/api/v0/deployments", api.put_deployment),
-    _route("GET", "/api/v0/deployments", api.list_deployments),
-    _route("DELETE", "/api/v0/deployments", api.delete_deployment_by_name),
-    _route("GET", f"/api/v0/deployment/{_ID}", api.get_deployment),
-    _route("DELETE", f"/api/v0/deployment/{_ID}", api.delete_deployment),
-    _route("GET", f"/api/v0/deployment/{_ID}/versions", api.list_versions),
-    _route("GET", f"/api/v0/deployment/{_ID}/download_url", api.download_url),
-    _route("POST", f"/api/v0/deployment/{_ID}/heartbeat", api.heartbeat),
-    _route("POST", f"/api/v0/deployment/{_ID}/stop", api.stop_deployment),
-    _route("POST", f"/api/v0/deployment/{_ID}/start", api.start_deployment),
-    _route("GET", "/api/v0/workergroups", api.list_workergroups),
-    _route("GET", "/api/v0/endptjobs", api.list_endpoints),
-    _route("GET", f"/api/v0/endptjobs/{_ID}", api.get_endpoint),
-    _route("POST", "/update_workers", api.update_workers),
-    _route("POST", api.UPLOAD_PATH, blobs.upload, SIGNED),
+    _route("PUT", "/api/v0/deployments", webapi.put_deployment),
+    _route("GET", "/api/v0/deployments", webapi.list_deployments),
+    _route("DELETE", "/api/v0/deployments", webapi.delete_deployment_by_name),
+    _route("GET", f"/api/v0/deployment/{_ID}", webapi.get_deployment),
+    _route("DELETE", f"/api/v0/deployment/{_ID}", webapi.delete_deployment),
+    _route("GET", f"/api/v0/deployment/{_ID}/versions", webapi.list_versions),
+    _route("GET", f"/api/v0/deployment/{_ID}/download_url", webapi.download_url),
+    _route("POST", f"/api/v0/deployment/{_ID}/heartbeat", webapi.heartbeat),
+    _route("POST", f"/api/v0/deployment/{_ID}/stop", webapi.stop_deployment),
+    _route("POST", f"/api/v0/deployment/{_ID}/start", webapi.start_deployment),
+    _route("GET", "/api/v0/workergroups", webapi.list_workergroups),
+    _route("GET", "/api/v0/endptjobs", webapi.list_endpoints),
+    _route("GET", f"/api/v0/endptjobs/{_ID}", webapi.get_endpoint),
+    _route("POST", "/update_workers", webapi.update_workers),
+    _route("POST", webapi.UPLOAD_PATH, blobs.upload, SIGNED),
     _route("GET", r"/blobs/(\d+)/([0-9A-Za-z][0-9A-Za-z_.-]*)", blobs.download, SIGNED),
     _route("GET", "/_dev/faults", admin.list_faults, ADMIN),
     _route("POST", "/_dev/faults", admin.arm_fault, ADMIN),
@@ -90,7 +90,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     # answer on a kept-alive connection waits for the peer's delayed ACK
     disable_nagle_algorithm = True
     server_version = "vastbuild-dev-server"
-    server: HTTPServer
+    server: DevHTTPServer
 
     def do_GET(self) -> None:
         self._serve()
@@ -272,7 +272,7 @@ def _account(context: Context, request: Request) -> int | None:
         key = request.query.get("api_key", "")
     if not key and isinstance(request.json, dict) and isinstance(request.json.get("api_key"), str):
         key = request.json["api_key"]
-    return context.store.account_for_key(key) if key else None
+    return context.database.account_for_key(key) if key else None
 
 
 def _check_admin(context: Context, request: Request) -> Response | None:
@@ -283,3 +283,30 @@ def _check_admin(context: Context, request: Request) -> Response | None:
     if not hmac.compare_digest(offered.encode(), token.encode()):
         return api_error(401, "unauthorized", f"send the admin token in {admin.ADMIN_TOKEN_HEADER}")
     return None
+
+
+class DevHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that carries the dev server's context and log."""
+
+    daemon_threads = True
+    context: Context
+    access_log: AccessLog | None
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host name up (getfqdn), which can
+        # stall on a machine without DNS; the dev server never needs it.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up is routine; anything else goes to the log, not to stderr raw."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        if self.access_log is not None:
+            self.access_log.write(f"{client_address[0]} error while serving: {error!r}")
+
+
+class DevHTTPServer6(DevHTTPServer):
+    address_family = socket.AF_INET6

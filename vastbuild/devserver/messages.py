@@ -1,7 +1,8 @@
-"""What every route handler works with: the request, the response, the server's context.
+"""The messages route handlers take and give: the request, the response, error bodies.
 
 Handlers are plain functions ``(context, request) -> Response``; the HTTP
-plumbing (reading, routing, auth, writing) lives in :mod:`vastbuild.devserver.app`.
+plumbing (reading, routing, auth, writing) lives in :mod:`vastbuild.devserver.routing`,
+the state they share in :mod:`vastbuild.devserver.context`.
 """
 
 from __future__ import annotations
@@ -13,29 +14,6 @@ from io import BufferedIOBase
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
-
-from vastbuild.devserver.faults import FaultBook
-from vastbuild.devserver.store import Store
-
-
-@dataclass(frozen=True)
-class Options:
-    """How the server behaves; every field is a command line option of ``dev-server``."""
-
-    upload_ttl: float = 300.0
-    download_ttl: float = 600.0
-    admin_token: str | None = None
-    omit_workergroup_id: bool = False
-
-
-@dataclass(frozen=True)
-class Context:
-    """The state every handler shares."""
-
-    store: Store
-    secret: bytes
-    options: Options
-    faults: FaultBook
 
 
 @dataclass

@@ -1,0 +1,578 @@
+"""The library API: every vastbuild command is a call here.
+
+The command line (:mod:`vastbuild.cli`) is a thin layer over this module and
+imports nothing else of vastbuild; Python users call the same functions.
+Results are dataclasses; failures are exceptions:
+
+- :class:`~vastbuild.diagnostics.DiagnosticError` -- a Vastfile has errors
+  (every diagnostic of every file is attached);
+- :class:`~vastbuild.errors.InvalidArgument` -- a value passed in cannot be
+  used (a path that names no Vastfile, a URL, a size, an output folder);
+- :class:`~vastbuild.errors.VastbuildError` -- anything else a user can fix (a
+  server that refused, a file that cannot be read).
+
+Messages never name a command line flag; an error's ``setting`` says which
+setting it is about. Functions that take ``targets`` accept Vastfiles, folders
+holding one, or already loaded :class:`~vastbuild.model.Deployment` models.
+Heavy modules (the parser, networkx, the HTTP client) are imported only by the
+functions that need them, so ``import vastbuild.api`` is cheap and a warm
+:func:`hash_targets` never imports them (see :mod:`vastbuild.uptodate`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, TypeAlias, TypeVar
+
+from vastbuild import __version__ as VERSION
+from vastbuild.canonical import JsonValue
+from vastbuild.diagnostics import (
+    Diagnostic,
+    DiagnosticError,
+    Severity,
+    Span,
+    error,
+    has_errors,
+    printable,
+    render,
+    sort_key,
+)
+from vastbuild.errors import InvalidArgument, VastbuildError
+from vastbuild.results import BuildResult, HashResult
+from vastbuild.units import format_bytes, parse_bytes
+from vastbuild.wire import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL, check_url
+
+if TYPE_CHECKING:  # types of results, re-exported for annotations
+    from vastbuild.cache import BuildCache as BuildCache
+    from vastbuild.cache import CacheStats as CacheStats
+    from vastbuild.deploy import DeployOutcome as DeployOutcome
+    from vastbuild.deploy import DeployPlan as DeployPlan
+    from vastbuild.devserver import DevServer as DevServer
+    from vastbuild.model import Deployment as Deployment
+    from vastbuild.plan import BuildPlan as BuildPlan
+    from vastbuild.vast.client import VastClient as VastClient
+
+__all__ = [
+    "ARTIFACT_FORMATS", "DEFAULT_API_URL", "DEFAULT_AUTOSCALER_URL",
+    "DEFAULT_DEV_SERVER_PORT", "VERSION", "BuildResult", "CheckReport", "Diagnostic",
+    "DiagnosticError", "HashResult", "InvalidArgument", "LoadedTargets", "NoVastfile",
+    "Severity", "Span", "Target", "VastbuildError", "build", "build_graph", "cache_clear",
+    "cache_gc", "cache_stats", "check", "check_url", "compressors", "connect",
+    "default_cache_dir", "default_dev_server_data_dir", "deploy", "dev_server",
+    "find_vastfile", "format_bytes", "format_file", "format_source", "has_errors",
+    "hash_targets", "is_content_hash", "keep_alive", "load", "load_all", "parse_bytes",
+    "plan_build", "plan_deploy", "printable", "read_api_key", "render", "sort_key",
+    "write_depfile",
+]
+
+VASTFILE = "Vastfile"
+#: the artifact formats: gz is what Vast's workers take, zst vastbuild's own
+ARTIFACT_FORMATS = ("gz", "zst")
+DEFAULT_DEV_SERVER_PORT = 8765
+#: checker codes that a directive lost to a syntax error could cause
+_DEPENDS_ON_ABSENCE = frozenset({"E020", "E030"})
+
+Target: TypeAlias = "str | os.PathLike[str] | Deployment"
+Report = Callable[[str], None]
+R = TypeVar("R", bound=HashResult)
+
+
+class NoVastfile(InvalidArgument):
+    """A path that names no Vastfile: missing, a folder without one, not a regular file."""
+
+
+# -- finding, checking, loading ---------------------------------------------------------
+
+def find_vastfile(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself when it is a regular file, ``path/Vastfile`` when it is a folder
+    holding one; otherwise :class:`NoVastfile`, saying what is missing."""
+    path = Path(path)
+    # os.path's tests answer False for any OSError (a name too long, say)
+    if os.path.isdir(path):
+        candidate = path / VASTFILE
+        if os.path.isfile(candidate):
+            return candidate
+        if os.path.isdir(candidate):
+            raise NoVastfile(f"{candidate} is a folder, not a Vastfile",
+                             "name the Vastfile itself, or the folder that holds it")
+        raise NoVastfile(f"no {VASTFILE} in {path}",
+                         f"create {candidate}, or name the Vastfile to use")
+    if os.path.isfile(path):
+        return path
+    if os.path.exists(path):  # reading a named pipe or a device could wait forever
+        raise NoVastfile(f"{path} is not a regular file",
+                         "name a Vastfile, or a folder that holds one")
+    if os.path.islink(path):
+        raise NoVastfile(f"{path} is a symbolic link to {os.readlink(path)}, which does "
+                         "not exist (or is a loop of links)",
+                         "point the link at a Vastfile, or name the Vastfile itself")
+    raise NoVastfile(f"{path} does not exist", "name a Vastfile, or a folder that holds one")
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What checking one Vastfile found: the model (None when there is an error) and
+    every diagnostic, errors and warnings."""
+
+    vastfile: Path
+    model: Deployment | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.model is not None and not has_errors(self.diagnostics)
+
+
+def check(path: str | os.PathLike[str]) -> CheckReport:
+    """Find, read, parse and check a Vastfile (or the folder holding one). Problems in
+    the file come back as diagnostics; a path naming no Vastfile is :class:`NoVastfile`."""
+    from vastbuild.check import check as check_tree
+    from vastbuild.syntax import parse
+
+    vastfile = find_vastfile(path)
+    shown = vastfile.as_posix()
+    try:
+        source = vastfile.read_bytes()
+    except OSError as exc:
+        return CheckReport(vastfile, None, (error(
+            "E033", f"cannot read {shown}: {exc.strerror or exc}", Span.point(shown, 1, 1),
+            "check the file's permissions"),))
+    tree, diagnostics = parse(source, shown)
+    if tree is None:
+        return CheckReport(vastfile, None, tuple(diagnostics))
+    model, problems = check_tree(tree, vastfile)
+    if has_errors(diagnostics):
+        # The lines that parsed are still checked, so one run shows every mistake;
+        # but a line with a syntax error is missing from the tree, so what depends
+        # on its absence (no FROM, no DEPLOYMENT to match CODE) is not reported.
+        kept = [d for d in problems if d.code not in _DEPENDS_ON_ABSENCE]
+        return CheckReport(vastfile, None, tuple(diagnostics + kept))
+    return CheckReport(vastfile, model, tuple(diagnostics + problems))
+
+
+def load(path: str | os.PathLike[str]) -> Deployment:
+    """The checked deployment of a Vastfile (or of the folder holding one). Raises
+    :class:`DiagnosticError` carrying every diagnostic when the file has errors."""
+    report = check(path)
+    if report.model is None or not report.ok:
+        raise DiagnosticError(report.diagnostics)
+    return report.model
+
+
+@dataclass(frozen=True)
+class LoadedTargets:
+    """Checked models, and the warnings each one's Vastfile has (in the same order)."""
+
+    models: tuple[Deployment, ...]
+    diagnostics: tuple[tuple[Diagnostic, ...], ...]
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for found in self.diagnostics for d in found)
+
+
+def load_all(targets: Sequence[Target]) -> LoadedTargets:
+    """Every target's checked model (default ``./Vastfile``). Every file is checked
+    before failing: :class:`DiagnosticError` carries the diagnostics of all of them."""
+    from vastbuild.model import Deployment
+
+    for target in targets:
+        if not isinstance(target, Deployment):
+            find_vastfile(target)  # a path that names nothing stops the run before any check
+    models: list[Deployment] = []
+    found: list[tuple[Diagnostic, ...]] = []
+    for target in targets or (VASTFILE,):
+        if isinstance(target, Deployment):
+            models.append(target)
+            found.append(())
+            continue
+        report = check(target)
+        found.append(report.diagnostics)
+        if report.model is not None and report.ok:
+            models.append(report.model)
+    problems = [d for diagnostics in found for d in diagnostics]
+    if has_errors(problems):
+        raise DiagnosticError(problems)
+    return LoadedTargets(tuple(models), tuple(found))
+
+
+# -- formatting -------------------------------------------------------------------------
+
+def format_source(text: str, path: str) -> str:
+    """The canonical text of a Vastfile; :class:`DiagnosticError` when it does not parse."""
+    from vastbuild.fmt import format_source as layout
+
+    return layout(text, path)
+
+
+def format_file(path: str | os.PathLike[str], *, write: bool = True) -> bool:
+    """Lay a Vastfile out canonically; whether its bytes change. With ``write``, a file
+    that changes is replaced atomically, keeping its permissions (a crash leaves the
+    old or the new file). :class:`DiagnosticError` when it does not parse (or is not
+    UTF-8: the parser says where); :class:`VastbuildError` when it cannot be written."""
+    from vastbuild.files import atomic_write
+    from vastbuild.syntax import parse
+
+    vastfile = find_vastfile(path)
+    shown = vastfile.as_posix()
+    try:
+        data = vastfile.read_bytes()
+    except OSError as exc:
+        raise VastbuildError(f"cannot read {shown}: {exc.strerror or exc}",
+                             "check the file's permissions") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DiagnosticError(parse(data, shown)[1]) from None
+    formatted = format_source(text, shown).encode("utf-8")
+    if formatted == data:
+        return False
+    if write:
+        try:
+            atomic_write(vastfile.resolve(), formatted, mode=None, durable=True)
+        except OSError as exc:
+            raise VastbuildError(
+                f"cannot rewrite {shown}: {exc.strerror or exc}",
+                "the file is unchanged; make its folder writable or free some space, "
+                "then format it again") from None
+    return True
+
+
+# -- building and hashing ----------------------------------------------------------------
+
+def default_cache_dir() -> Path:
+    """$VASTBUILD_CACHE_DIR, else $XDG_CACHE_HOME/vastbuild, else ~/.cache/vastbuild."""
+    env = os.environ.get("VASTBUILD_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "vastbuild"
+
+
+def is_content_hash(text: str) -> bool:
+    """Whether ``text`` is spelled as a content hash: 64 hexadecimal digits."""
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _urls(api_url: str, autoscaler_url: str) -> tuple[str, str]:
+    return check_url(api_url, "api_url"), check_url(autoscaler_url, "autoscaler_url")
+
+
+def _paths_only(targets: Sequence[Target]) -> list[Path] | None:
+    """The Vastfiles of ``targets`` (absolute, links resolved) when all are paths."""
+    from vastbuild.model import Deployment
+
+    if any(isinstance(t, Deployment) for t in targets):
+        return None
+    return [Path(os.path.realpath(find_vastfile(t))) for t in targets or (VASTFILE,)]
+
+
+def hash_targets(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
+                 api_url: str = DEFAULT_API_URL, autoscaler_url: str = DEFAULT_AUTOSCALER_URL,
+                 jobs: int | None = None) -> list[HashResult]:
+    """The content hash, component hashes and manifest of each target, without
+    compressing or writing anything but the cache. When nothing changed since the
+    last hash or build, the answer comes from a stat of every input
+    (:mod:`vastbuild.uptodate`); the manifest is then left empty."""
+    from vastbuild import uptodate
+    from vastbuild.results import hash_from_record
+
+    api_url, autoscaler_url = _urls(api_url, autoscaler_url)
+    settings = ("hash", os.path.realpath(cache_dir), api_url, autoscaler_url)
+    vastfiles = _paths_only(targets)
+    if vastfiles is not None:
+        env = uptodate.environment(settings)
+        found = [uptodate.lookup(cache_dir, str(v), "hash", env) for v in vastfiles]
+        if all(record is not None for record in found):
+            return [hash_from_record(record) for record in found if record is not None]
+    started = time.time_ns()
+    loaded = load_all(targets)
+    from vastbuild.archive import source_date_epoch
+    from vastbuild.builder import hash_targets as run
+
+    with _open_cache(cache_dir) as cache:
+        results, the_plan = run(loaded.models, cache=cache, mtime=source_date_epoch(),
+                                api_url=api_url, autoscaler_url=autoscaler_url, jobs=jobs)
+    results = _with_warnings(results, loaded)
+    if vastfiles is not None:
+        _remember(cache_dir, "hash", settings, started, the_plan, results)
+    return results
+
+
+def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
+          outdir: str | os.PathLike[str] | None,
+          formats: Sequence[str] = ARTIFACT_FORMATS, api_url: str = DEFAULT_API_URL,
+          autoscaler_url: str = DEFAULT_AUTOSCALER_URL, progress: bool = False,
+          jobs: int | None = None) -> list[BuildResult]:
+    """Build each target's artifacts in ``formats`` into ``outdir`` (or, when None, a
+    folder of the cache), with ``<name>.deployment.json`` (the registration body)
+    beside them in ``outdir``. A file whose bytes would not change is left alone,
+    mtime included; when no input and no output changed since the last build,
+    nothing is planned or written at all. ``progress`` shows a progress bar on a
+    terminal."""
+    from vastbuild import uptodate
+    from vastbuild.results import build_from_record
+
+    api_url, autoscaler_url = _urls(api_url, autoscaler_url)
+    out = None if outdir is None else Path(outdir)
+    formats = tuple(dict.fromkeys(formats))
+    purpose = f"build\0{os.path.abspath(out) if out else ''}\0{','.join(formats)}"
+    settings = (purpose, os.path.realpath(cache_dir), api_url, autoscaler_url)
+    vastfiles = _paths_only(targets) if out is not None else None
+    if vastfiles is not None:
+        env = uptodate.environment(settings)
+        found = [uptodate.lookup(cache_dir, str(v), purpose, env) for v in vastfiles]
+        if all(record is not None for record in found):
+            return [build_from_record(record) for record in found if record is not None]
+    started = time.time_ns()
+    loaded = load_all(targets)
+    from vastbuild.archive import source_date_epoch
+    from vastbuild.builder import build_targets
+    from vastbuild.progress import reporter
+
+    shown = reporter(progress)
+    try:
+        with _open_cache(cache_dir) as cache:
+            results, the_plan = build_targets(
+                loaded.models, cache=cache, outdir=out, formats=formats,
+                mtime=source_date_epoch(), reporter=shown, api_url=api_url,
+                autoscaler_url=autoscaler_url, jobs=jobs)
+    finally:
+        shown.close()
+    built = _with_warnings(results, loaded)
+    if vastfiles is not None:
+        _remember(cache_dir, purpose, settings, started, the_plan, built)
+        hash_settings = ("hash", os.path.realpath(cache_dir), api_url, autoscaler_url)
+        _remember(cache_dir, "hash", hash_settings, started, the_plan, built)
+    return built
+
+
+def _with_warnings(results: Sequence[R], loaded: LoadedTargets) -> list[R]:
+    """Each result with the warnings of its own Vastfile."""
+    return [replace(result, warnings=found)
+            for result, found in zip(results, loaded.diagnostics, strict=True)]
+
+
+def _remember(cache_dir: str | os.PathLike[str], purpose: str, settings: Sequence[str],
+              started: int, the_plan: BuildPlan, results: Sequence[HashResult]) -> None:
+    """Write each target's up-to-date record (see :mod:`vastbuild.uptodate`)."""
+    from vastbuild import uptodate
+    from vastbuild.plugins import registry
+    from vastbuild.results import build_record, hash_record
+    from vastbuild.stats import stat_paths
+    from vastbuild.workspace import folders_between
+
+    env = uptodate.environment(settings)
+    plugin_files = stat_paths(registry().loaded_plugin_files())
+    for target, result in zip(the_plan.targets, results, strict=True):
+        d = target.deployment
+        vastfile = os.path.realpath(d.vastfile)
+        inputs = [*stat_paths([vastfile, *folders_between(vastfile, d.root)]), *target.stats,
+                  *plugin_files]
+        payload = hash_record(result)
+        if purpose != "hash" and isinstance(result, BuildResult):
+            outputs = [*result.artifacts.values(), result.deployment_json]
+            inputs += stat_paths(str(path) for path in outputs if path is not None)
+            payload = build_record(result)
+        uptodate.save(cache_dir, vastfile, purpose, env, root=os.fspath(d.root),
+                      started_ns=started, inputs=inputs, payload=payload)
+
+
+@contextmanager
+def _open_cache(cache_dir: str | os.PathLike[str]) -> Iterator[BuildCache]:
+    """The build cache of ``cache_dir``, closed on leaving the ``with`` block."""
+    from vastbuild.cache import BuildCache
+
+    cache = BuildCache(Path(cache_dir))
+    try:
+        yield cache
+    finally:
+        cache.close()
+
+
+def plan_build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
+               outdir: str | os.PathLike[str] | None = None,
+               formats: Sequence[str] = ()) -> BuildPlan:
+    """The build graph of ``targets`` (planning stats every source file, reads none)."""
+    from vastbuild.archive import source_date_epoch
+    from vastbuild.plan import plan
+
+    models = load_all(targets).models
+    return plan(models, cache_dir=Path(cache_dir),
+                outdir=None if outdir is None else Path(outdir), formats=formats,
+                compress=("gz",) if formats else (), mtime=source_date_epoch())
+
+
+def build_graph(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
+                style: str = "text") -> str:
+    """The build graph drawn as ``text``, ``dot`` (Graphviz) or ``json``."""
+    from vastbuild import drawing
+    from vastbuild.archive import FORMATS
+
+    the_plan = plan_build(targets, cache_dir=cache_dir, formats=FORMATS)
+    draw = {"text": drawing.as_text, "dot": drawing.as_dot, "json": drawing.as_json}.get(style)
+    if draw is None:
+        raise InvalidArgument(f"{style!r} is not a graph style", "use text, dot or json")
+    return draw(the_plan)
+
+
+def write_depfile(target: Target, *, cache_dir: str | os.PathLike[str],
+                  output: str | os.PathLike[str], make_target: str) -> bool:
+    """Write a make depfile at ``output``: ``make_target`` depends on every input
+    file and folder of ``target``. Whether the file changed."""
+    from vastbuild.depfile import render as render_depfile
+    from vastbuild.files import write_if_changed
+
+    if not make_target.strip():
+        raise InvalidArgument("the make target is empty",
+                              "name the file make builds, e.g. dist/app.tar.gz",
+                              setting="make_target")
+    outdir = Path(make_target).parent.resolve()
+    (planned,) = plan_build([target], cache_dir=cache_dir, outdir=outdir).targets
+    # file names that are not UTF-8 go back to the bytes they are on disk, which make reads
+    data = os.fsencode(render_depfile(make_target, planned.inputs))
+    try:
+        return write_if_changed(output, data)
+    except OSError as exc:
+        raise VastbuildError(f"cannot write {output}: {exc.strerror or exc}",
+                             "choose another depfile path") from None
+
+
+def compressors(formats: Sequence[str]) -> dict[str, dict[str, JsonValue]]:
+    """The level and library (with its version) each artifact format is written with."""
+    from vastbuild.archive import LEVELS, compressor_version
+
+    return {fmt: {"level": LEVELS[fmt], "compressor": compressor_version(fmt)}
+            for fmt in formats}
+
+
+# -- the cache ---------------------------------------------------------------------------
+
+def cache_stats(cache_dir: str | os.PathLike[str]) -> CacheStats:
+    """What the cache holds and how big it is."""
+    with _open_cache(cache_dir) as cache:
+        return cache.stats()
+
+
+def cache_gc(cache_dir: str | os.PathLike[str], max_size: int | None = None) -> tuple[int, int]:
+    """Evict least recently used entries (down to ``max_size`` bytes, when given) and
+    delete cached artifacts unused for a week: (entries evicted, artifacts deleted)."""
+    with _open_cache(cache_dir) as cache:
+        return cache.gc(max_size)
+
+
+def cache_clear(cache_dir: str | os.PathLike[str]) -> int:
+    """Delete everything the cache holds; the number of entries deleted."""
+    with _open_cache(cache_dir) as cache:
+        return cache.clear()
+
+
+# -- deploying ---------------------------------------------------------------------------
+
+def read_api_key(key_file: str | os.PathLike[str] | None = None) -> str:
+    """The API key: the first line of ``key_file`` (trimmed; an editor's byte order
+    mark ignored), else ``$VAST_API_KEY``. :class:`InvalidArgument` when there is none."""
+    if key_file is not None:
+        try:
+            text = Path(key_file).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
+            raise InvalidArgument(f"the API key file {key_file}: {reason}",
+                                  "give a readable file holding the key",
+                                  setting="api_key") from None
+        key = text.strip().splitlines()[0].strip() if text.strip() else ""
+        if not key:
+            raise InvalidArgument(f"the API key file {key_file} is empty",
+                                  "put the key on its first line", setting="api_key")
+        return key
+    key = os.environ.get("VAST_API_KEY", "").strip()
+    if not key:
+        raise InvalidArgument("no API key: $VAST_API_KEY is not set", "give an API key",
+                              setting="api_key")
+    return key
+
+
+def connect(api_key: str, *, api_url: str = DEFAULT_API_URL,
+            autoscaler_url: str = DEFAULT_AUTOSCALER_URL, trace: Report | None = None,
+            trace_bodies: bool = False) -> VastClient:
+    """A client of the Vast API for ``api_key`` (use it in a ``with`` block). ``trace``
+    receives a line per request and answer, the key always cut out."""
+    from vastbuild.vast.client import VastClient
+
+    api_url, autoscaler_url = _urls(api_url, autoscaler_url)
+    return VastClient(api_key, api_url=api_url, autoscaler_url=autoscaler_url, trace=trace,
+                      trace_bodies=trace_bodies)
+
+
+def plan_deploy(targets: Sequence[Target], *, client: VastClient,
+                cache_dir: str | os.PathLike[str]) -> list[DeployPlan]:
+    """What deploying would do to each target: its update tier and every reason. Reads
+    the server and the local record of the last deploy; changes nothing."""
+    from vastbuild.archive import source_date_epoch
+    from vastbuild.deploy import plan_targets
+
+    models = load_all(targets).models
+    with _open_cache(cache_dir) as cache:
+        return plan_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
+                            api_url=client.api_url, autoscaler_url=client.autoscaler_url)
+
+
+def deploy(targets: Sequence[Target], *, client: VastClient,
+           cache_dir: str | os.PathLike[str], dry_run: bool = False,
+           keep_alive: bool = False, report: Report | None = None) -> list[DeployOutcome]:
+    """Build, plan, register, upload what the server lacks, and roll the workers, one
+    target after another; the first failure stops the run. With ``dry_run`` nothing
+    is registered, uploaded or recorded. ``keep_alive`` only checks, before anything
+    is deployed, that some target has a TTL to keep alive (see :func:`keep_alive`)."""
+    from vastbuild.archive import source_date_epoch
+    from vastbuild.deploy import deploy_targets, require_ttl
+
+    if keep_alive and dry_run:
+        raise InvalidArgument("keeping deployments alive and a dry run exclude each other",
+                              "a dry run deploys nothing to keep alive")
+    models = load_all(targets).models
+    if keep_alive:
+        require_ttl(model.ttl for model in models)
+    with _open_cache(cache_dir) as cache:
+        return deploy_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
+                              api_url=client.api_url, autoscaler_url=client.autoscaler_url,
+                              dry_run=dry_run, report=report)
+
+
+def keep_alive(client: VastClient, outcomes: Sequence[DeployOutcome], stop: threading.Event,
+               report: Report | None = None) -> None:
+    """Send heartbeats for every deployed target with a TTL until ``stop`` is set."""
+    from vastbuild.deploy import keep_alive as heartbeats
+
+    heartbeats(client, outcomes, stop, report)
+
+
+# -- the dev server ----------------------------------------------------------------------
+
+def default_dev_server_data_dir() -> Path:
+    """Server state is state, not cache: ``$XDG_STATE_HOME/vastbuild/dev-server``."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "vastbuild" / "dev-server"
+
+
+def dev_server(data_dir: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1",
+               port: int = 0, api_keys: Sequence[str] = (), upload_ttl: float = 300.0,
+               download_ttl: float = 600.0, admin_token: str | None = None,
+               omit_workergroup_id: bool = False,
+               access_log: IO[str] | None = None) -> DevServer:
+    """A local Vast-compatible API server, bound and ready: ``serve_forever()`` in
+    this thread, or ``start()`` it in the background (and ``stop()`` it). See
+    docs/dev-server.md for what each option does."""
+    from vastbuild.devserver import DevServer, DevServerOptions
+
+    options = DevServerOptions(upload_ttl=upload_ttl, download_ttl=download_ttl,
+                               admin_token=admin_token, omit_workergroup_id=omit_workergroup_id)
+    return DevServer(Path(data_dir) if data_dir is not None else default_dev_server_data_dir(),
+                     host=host, port=port, api_keys=api_keys, options=options,
+                     access_log=access_log)

@@ -1,0 +1,67 @@
+"""Options and arguments that several commands share, each defined once with its check.
+
+A value the library refuses (:class:`~vastbuild.api.InvalidArgument`) becomes
+click's usage error here, so every command reports a bad URL or size the same
+way, with exit status 2, before it does anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from vastbuild.api import (
+    ARTIFACT_FORMATS,
+    DEFAULT_API_URL,
+    DEFAULT_AUTOSCALER_URL,
+    InvalidArgument,
+    check_url,
+)
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def _url(setting: str) -> Callable[[click.Context, click.Parameter, str], str]:
+    def callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        try:
+            return check_url(value, setting)
+        except InvalidArgument as exc:
+            raise click.BadParameter(f"{exc.message}; {exc.hint}") from None
+    return callback
+
+
+#: Vastfiles or folders holding one (default ./Vastfile)
+paths = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+as_json = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+api_url = click.option(
+    "--api-url", envvar="VAST_API_URL", default=DEFAULT_API_URL, show_default=True,
+    callback=_url("api_url"), help="The Vast web API (env: VAST_API_URL).")
+autoscaler_url = click.option(
+    "--autoscaler-url", default=DEFAULT_AUTOSCALER_URL, show_default=True,
+    callback=_url("autoscaler_url"), help="The Vast autoscaler, which workers report to.")
+api_key_file = click.option(
+    "--api-key-file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the API key from this file (default: $VAST_API_KEY).")
+outdir = click.option(
+    "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"),
+    show_default=True, help="Folder for the artifacts.")
+
+#: --format of build: which artifacts to write
+FORMAT_CHOICES: dict[str, tuple[str, ...]] = {
+    **{fmt: (fmt,) for fmt in ARTIFACT_FORMATS}, "both": ARTIFACT_FORMATS}
+artifact_format = click.option(
+    "--format", "artifact_format", type=click.Choice(sorted(FORMAT_CHOICES)), default="both",
+    show_default=True, help="gz: what Vast's workers take; zst: vastbuild's own; both.")
+
+
+def urls(command: F) -> F:
+    """``--api-url`` and ``--autoscaler-url``: where the workers are told to report."""
+    return api_url(autoscaler_url(command))
+
+
+def server(command: F) -> F:
+    """What a command that talks to Vast takes: JSON output, the URLs, the key file."""
+    return as_json(api_url(autoscaler_url(api_key_file(command))))

@@ -1,0 +1,28 @@
+"""What every route handler shares: the server's options, its database, its secret, its faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vastbuild.devserver.database import ServerDatabase
+from vastbuild.devserver.faults import FaultBook
+
+
+@dataclass(frozen=True)
+class DevServerOptions:
+    """How the server behaves; every field is a command line option of ``dev-server``."""
+
+    upload_ttl: float = 300.0
+    download_ttl: float = 600.0
+    admin_token: str | None = None
+    omit_workergroup_id: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """The state every handler shares."""
+
+    database: ServerDatabase
+    secret: bytes
+    options: DevServerOptions
+    faults: FaultBook

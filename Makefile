@@ -1,21 +1,29 @@
 # Two commands for a fresh machine:
-#   make demo   set up .venv, install vastbuild, check/build/deploy the examples locally
-#   make test   set up the test environments and run the whole test suite
+#   make demo   set up .venv with vastbuild alone, check/build/deploy the examples locally
+#   make test   add the test tools to .venv, then lint, type-check and run the whole suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SDK_PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 python3.12 python3.13; do $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 SDK_VENV ?= .venv-sdk
 
-.PHONY: venv sdk-venv demo test lint fmt-check bench clean
+.PHONY: venv sdk-venv demo test lint bench clean
 
-$(BIN)/vastbuild: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
+
+# what the demo needs: vastbuild and its dependencies
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# what the tests need besides: the test extra and the example plugin
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]' -e examples/plugins/vastbuild-template
 	touch $@
 
-venv: $(BIN)/vastbuild
+venv: $(VENV)/.installed
 
 # The vastai SDK client needs Python >= 3.12 (see docs/testing.md).
 $(SDK_VENV)/bin/python:
@@ -26,16 +34,18 @@ $(SDK_VENV)/bin/python:
 
 sdk-venv: $(SDK_VENV)/bin/python
 
-demo: venv
+demo: $(VENV)/.installed
 	$(BIN)/python examples/demo.py
 
-lint: venv
+lint: $(VENV)/.test-installed
 	$(BIN)/ruff check vastbuild tests bench examples/plugins examples/demo.py
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
-test: venv sdk-venv lint
+test: $(VENV)/.test-installed sdk-venv lint
 	VASTBUILD_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(BIN)/pytest -q
 
-bench: venv
+bench: $(VENV)/.installed
 	$(BIN)/python bench/build_bench.py
 
 clean:

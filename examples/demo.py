@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vastbuild.devserver import DevServer
+from vastbuild.api import dev_server
 
 EXAMPLES = Path(__file__).resolve().parent
 TARGETS = ("llm", "embed", "imagegen", "whisper")
@@ -101,7 +101,7 @@ def main() -> int:
         shutil.copytree(EXAMPLES, workdir / "examples", ignore=shutil.ignore_patterns(
             "__pycache__", "*.pyc", "out", "dist", ".vastbuild*", "plugins", "demo.py"))
         key = f"demo-{secrets.token_hex(16)}"
-        with DevServer(workdir / "dev-server", api_keys=[key]) as server:
+        with dev_server(workdir / "dev-server", api_keys=[key]) as server:
             print(f"dev server listening on {server.url} (data in a temporary folder)")
             demo = Demo(workdir, server.url, key)
             demo.run("check", *TARGETS, server=False)

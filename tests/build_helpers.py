@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tarfile
@@ -69,11 +70,47 @@ def read_member(path: Path, name: str) -> bytes:
         return handle.read()
 
 
-def vastbuild(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-              umask: int | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as its own process."""
-    command = [sys.executable, "-m", "vastbuild", "--color", "never", *args]
-    environment = {**os.environ, **(env or {})}
-    preexec = (lambda: os.umask(umask)) if umask is not None else None
+#: the installed console script, next to this interpreter, as a user runs it
+CONSOLE_SCRIPT = Path(sys.executable).parent / "vastbuild"
+
+
+def vastbuild(*args: str, cwd: Path | None = None, env: Mapping[str, str | None] | None = None,
+              umask: int | None = None, stdin: str | None = None, console_script: bool = False,
+              timeout: float | None = 120, color: str | None = "never",
+              program: Sequence[str] | None = None, file_size_limit: int | None = None,
+              errors: str = "strict") -> subprocess.CompletedProcess[str]:
+    """Run the CLI as its own process: ``python -m vastbuild --color never ARGS``.
+
+    ``console_script`` runs the installed ``vastbuild`` entry point instead, and
+    ``program`` any other command that starts the CLI (``python -c SNIPPET``, a
+    ``setpriv ...`` prefix); ``color=None`` leaves ``--color`` out. ``env`` is laid
+    over this process's environment (a None value unsets that variable). ``stdin``
+    is the text the CLI reads (None: /dev/null). ``umask`` and ``file_size_limit``
+    (RLIMIT_FSIZE, which fails a write the way a full disk does) apply to the child
+    only. ``errors`` is how its output is decoded (``"surrogateescape"`` keeps bytes
+    that are not UTF-8).
+    """
+    if program is None:
+        program = [str(CONSOLE_SCRIPT)] if console_script else [sys.executable, "-m",
+                                                                "vastbuild"]
+    elif console_script:
+        raise ValueError("console_script and program are two ways to say what to run")
+    command = [*program, *(("--color", color) if color is not None else ()), *args]
+    environment = dict(os.environ)
+    for name, value in (env or {}).items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+
+    def limits() -> None:
+        if umask is not None:
+            os.umask(umask)
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    needs_preexec = umask is not None or file_size_limit is not None
     return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True,
-                          timeout=120, preexec_fn=preexec)
+                          errors=errors, timeout=timeout,
+                          input=stdin, stdin=subprocess.DEVNULL if stdin is None else None,
+                          preexec_fn=limits if needs_preexec else None)

@@ -4,21 +4,18 @@ and Python's bytecode never travels."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import tarfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from build_helpers import write_tree
+from build_helpers import vastbuild, write_tree
 
 from vastbuild.api import build, hash_targets, load
 from vastbuild.archive import ArchivePaths, Origin, normal_arcname
 from vastbuild.errors import VastbuildError
 
-#: the installed console script, as a user runs it
-VASTBUILD = Path(sys.executable).parent / "vastbuild"
 APP = "from vastai.serverless.remote import Deployment\n\napp = Deployment(name='demo')\n"
 HEAD = "DEPLOYMENT demo\nFROM vastai/pytorch\nCODE {code}\n"  # directives after it: line 4 on
 
@@ -30,9 +27,9 @@ def workspace(root: Path, files: dict[str, str], lines: list[str], code: str = "
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(VASTBUILD), "--color", "never", "--cache-dir",
-                           str(root.parent / "cache"), *args], cwd=root, capture_output=True,
-                          text=True, timeout=120)
+    """The installed console script, as a user runs it, with a cache beside ``root``."""
+    return vastbuild("--cache-dir", str(root.parent / "cache"), *args, cwd=root,
+                     console_script=True)
 
 
 def tar_names(path: Path) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -355,11 +354,10 @@ def test_an_unreadable_file_is_an_error_naming_it(tmp_path: Path) -> None:
     write_tree(root, {"Vastfile": "FROM img\nCODE app.py\nCOPY data /app/data\n",
                       "app.py": "x\n", "data/secret": "s"})
     (root / "data" / "secret").chmod(0)
-    command = [sys.executable, "-m", "vastbuild", "--cache-dir", str(tmp_path / "cache"),
-               "hash", str(root)]
+    program = [sys.executable, "-m", "vastbuild"]
     if os.geteuid() == 0:
-        command = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *command]
-    run = subprocess.run(command, capture_output=True, text=True)
+        program = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *program]
+    run = vastbuild("--cache-dir", str(tmp_path / "cache"), "hash", str(root), program=program)
     assert run.returncode == 1, run.stderr
     assert "data/secret: permission denied" in run.stderr
     assert "Traceback" not in run.stderr

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from build_helpers import members, vastbuild, write_tree
 
+from vastbuild.archive import LEVELS, compressor_version
 from vastbuild.depfile import render
 from vastbuild.hashing import COMPONENTS
 
@@ -75,7 +76,10 @@ def test_build_json_describes_every_target(project: Path) -> None:
     assert config["search_params"].endswith("gpu_ram>=48")
     assert config["env"].startswith("-p 3000:3000/tcp -p 8080:8080/tcp ")
     assert json.loads((project / "dist" / "demo.deployment.json").read_text()) == config
-    assert document["compression"]["gz"]["level"] >= 0
+    assert document["compression"] == {
+        fmt: {"level": LEVELS[fmt], "compressor": compressor_version(fmt)} for fmt in ("gz", "zst")}
+    gz = document["compression"]["gz"]
+    assert gz["level"] == 2 and gz["compressor"].startswith("isal ")  # docs/build.md
     assert "/app/data/b b$.txt" in members(project / "dist" / "demo.tar.gz")
     again = json.loads(run(project, "build", "-o", "dist", "--json").stdout)["targets"][0]
     assert again["built_steps"] == 0 and again["hash"] == target["hash"]

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from build_helpers import vastbuild
 from click.testing import CliRunner, Result
 
 from vastbuild.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
-CONSOLE_SCRIPT = Path(sys.executable).parent / "vastbuild"
 APP = 'from vastai.serverless.remote import Deployment\n\napp = Deployment(name="svc")\n'
 CLEAN = "DEPLOYMENT svc\nFROM vastai/base:1\nCODE app.py\n"
 FIVE_MISTAKES = """\
@@ -49,8 +47,7 @@ def invoke(*args: str) -> Result:
 
 def console(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed console script, as a user would."""
-    result = subprocess.run([str(CONSOLE_SCRIPT), *args], cwd=cwd, capture_output=True,
-                            text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
+    result = vastbuild(*args, cwd=cwd, console_script=True, timeout=60)
     assert "Traceback" not in result.stdout + result.stderr
     assert "internal error" not in result.stderr
     return result
@@ -236,8 +233,7 @@ def test_fmt_console_script(svc: Path) -> None:
 def test_color_option_decides_escapes_off_a_terminal(svc: Path, flag: str,
                                                      coloured: bool) -> None:
     (svc / "Vastfile").write_text(CLEAN + "REQUIRE gpu_rams >= 48\n")
-    run = subprocess.run([str(CONSOLE_SCRIPT), "--color", flag, "check", "svc"],
-                         capture_output=True, text=True, env={**os.environ, "NO_COLOR": ""})
+    run = vastbuild("check", "svc", color=flag, console_script=True, env={"NO_COLOR": ""})
     assert run.returncode == 1
     assert "error[E042]" in run.stderr.replace("\x1b[31m", "").replace("\x1b[0m", "")
     assert ("\x1b[" in run.stderr) is coloured

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from build_helpers import vastbuild
 from conftest import RunningDevServer
 
 from vastbuild.vast.client import VastApiError, VastClient
@@ -40,14 +41,10 @@ class Workspace:
     def run(self, *args: str, key: int = 0, global_args: tuple[str, ...] = (),
             check: bool = True) -> subprocess.CompletedProcess[str]:
         """``vastbuild [global_args] COMMAND ARGS --api-url .. --autoscaler-url ..``."""
-        env = {k: v for k, v in os.environ.items() if k not in ("VAST_API_URL", "VAST_API_KEY")}
-        env.update(VAST_API_KEY=self.keys[key], VASTBUILD_CACHE_DIR=str(self.cache),
-                   NO_COLOR="1")
-        command, *rest = args
-        result = subprocess.run(
-            [sys.executable, "-m", "vastbuild", *global_args, command, *rest,
-             "--api-url", self.url, "--autoscaler-url", self.url],
-            cwd=self.root, env=env, capture_output=True, text=True, timeout=180)
+        result = vastbuild(*global_args, *args, "--api-url", self.url, "--autoscaler-url",
+                           self.url, cwd=self.root, timeout=180,
+                           env={"VAST_API_URL": None, "VAST_API_KEY": self.keys[key],
+                                "VASTBUILD_CACHE_DIR": str(self.cache)})
         self.transcript.append(f"$ vastbuild {' '.join(args)}\n{result.stdout}{result.stderr}")
         if check and result.returncode != 0:
             pytest.fail(f"vastbuild {' '.join(args)} exited {result.returncode}:\n"
@@ -236,10 +233,8 @@ def test_a_second_key_sees_nothing_of_the_first(workspace: Workspace,
 
 
 def test_no_api_key_is_a_usage_error_naming_both_ways(workspace: Workspace):
-    env = {k: v for k, v in os.environ.items() if k != "VAST_API_KEY"}
-    result = subprocess.run([sys.executable, "-m", "vastbuild", "plan", "llm",
-                             "--api-url", workspace.url], cwd=workspace.root, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = vastbuild("plan", "llm", "--api-url", workspace.url, cwd=workspace.root,
+                       env={"VAST_API_KEY": None}, timeout=60)
     assert result.returncode == 2
     assert "VAST_API_KEY" in result.stderr and "--api-key-file" in result.stderr
 
@@ -247,12 +242,9 @@ def test_no_api_key_is_a_usage_error_naming_both_ways(workspace: Workspace):
 def test_the_key_can_come_from_a_file(workspace: Workspace, tmp_path: Path):
     key_file = tmp_path / "key"
     key_file.write_text(workspace.keys[0] + "\n")
-    env = {k: v for k, v in os.environ.items() if k != "VAST_API_KEY"}
-    env["VASTBUILD_CACHE_DIR"] = str(workspace.cache)
-    result = subprocess.run([sys.executable, "-m", "vastbuild", "plan", "llm", "--json",
-                             "--api-url", workspace.url, "--api-key-file", str(key_file)],
-                            cwd=workspace.root, env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = vastbuild("plan", "llm", "--json", "--api-url", workspace.url, "--api-key-file",
+                       str(key_file), cwd=workspace.root, timeout=60,
+                       env={"VAST_API_KEY": None, "VASTBUILD_CACHE_DIR": str(workspace.cache)})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["targets"][0]["action"] == "created"
 
@@ -316,10 +308,8 @@ def test_the_demo_walks_every_tier_offline_and_leaves_the_examples_alone():
 
 
 def test_a_url_that_is_not_http_is_a_usage_error(workspace: Workspace):
-    env = {**os.environ, "VAST_API_KEY": workspace.keys[0]}
     for bad in ("console.vast.ai", "ftp://x", "http://me:pw@host"):
-        result = subprocess.run([sys.executable, "-m", "vastbuild", "plan", "llm", "--api-url",
-                                 bad], cwd=workspace.root, env=env, capture_output=True,
-                                text=True, timeout=60)
+        result = vastbuild("plan", "llm", "--api-url", bad, cwd=workspace.root,
+                           env={"VAST_API_KEY": workspace.keys[0]}, timeout=60)
         assert result.returncode == 2, bad
         assert "--api-url" in result.stderr and "pw" not in result.stderr

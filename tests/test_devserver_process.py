@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tarfile
 import textwrap
 import uuid
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+from build_helpers import vastbuild
 
 from vastbuild.devserver import DevServer
 from vastbuild.errors import VastbuildError
@@ -64,9 +64,7 @@ def download_url(server: RunningDevServer, deployment_id: int) -> requests.Respo
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vastbuild", "dev-server", *args],
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+    return vastbuild("dev-server", *args, env=env, timeout=60)
 
 
 # lifecycle

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from test_fmt import meaning
 
+from vastbuild import nodes
 from vastbuild.check import check
 from vastbuild.diagnostics import Diagnostic, DiagnosticError, has_errors
 from vastbuild.directives import BUILTIN_KEYWORDS
 from vastbuild.fmt import format_source, format_vastfile
-from vastbuild.model import Deployment
+from vastbuild.model import DEFAULT_TAG, Deployment
 from vastbuild.syntax import SYNTAX_CODES, parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +128,24 @@ def _case(seed: int) -> tuple[Path, bytes]:
 cases = st.integers(0, 2**64 - 1).map(_case)
 
 
+def _assert_model_is_the_files(model: Deployment, tree: nodes.Vastfile, path: Path) -> None:
+    """The model names what the file says: FROM's image, DEPLOYMENT's name (else CODE's
+    stem), TAG (else the default), and the file it was read from."""
+    assert isinstance(model, Deployment)
+    directives = tree.directives
+    image = next(d for d in directives if isinstance(d, nodes.From))
+    named = next((d for d in directives if isinstance(d, nodes.DeploymentName)), None)
+    tag = next((d for d in directives if isinstance(d, nodes.Tag)), None)
+    assert model.image == image.image.text != ""
+    if named is not None:
+        assert model.name == model.config_name == named.name.text != ""
+    else:
+        stem = model.code.path.stem if model.code.path.suffix == ".py" else model.code.path.name
+        assert (model.name, model.config_name) == (stem, "")
+    assert model.tag == (tag.tag.text if tag is not None else DEFAULT_TAG) != ""
+    assert model.vastfile == path.resolve()
+
+
 def _assert_answers(path: Path, source: bytes) -> None:
     tree, diagnostics = parse(source, "Vastfile")
     line_count = source.count(b"\n") + 1
@@ -138,10 +157,10 @@ def _assert_answers(path: Path, source: bytes) -> None:
         assert has_errors(diagnostics)
         return
     model, problems = check(tree, path)
-    assert model is None or isinstance(model, Deployment)
     assert all(isinstance(d, Diagnostic) for d in problems)
-    if model is None:
-        assert has_errors(problems)
+    assert (model is None) == has_errors(problems), problems  # a model exactly when no error
+    if model is not None:
+        _assert_model_is_the_files(model, tree, path)
 
     try:
         text = source.decode("utf-8")

@@ -6,18 +6,15 @@ the documented exit code, never a traceback, a hang or a half-written file."""
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from build_helpers import write_tree
+from build_helpers import CONSOLE_SCRIPT, write_tree
+from build_helpers import vastbuild as run_vastbuild
 
-CONSOLE_SCRIPT = Path(sys.executable).parent / "vastbuild"
 APP = "from vastai.serverless.remote import Deployment\n\napp = Deployment(name='svc')\n"
 VASTFILE = "DEPLOYMENT svc\nFROM img\nCODE app.py\nCOPY data /app/data\n"
 
@@ -35,14 +32,8 @@ def vastbuild(*args: str, cwd: Path, limit: int | None = None,
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The console script; ``limit`` caps the size of any file it writes (RLIMIT_FSIZE),
     which fails a write the way a full disk does (Python ignores SIGXFSZ)."""
-    preexec: Callable[[], None] | None = None
-    if limit is not None:
-        def preexec() -> None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    result = subprocess.run([str(CONSOLE_SCRIPT), "--color", "never", *args], cwd=cwd,
-                            capture_output=True, text=True, errors="surrogateescape",
-                            timeout=60, preexec_fn=preexec,
-                            env={**os.environ, **(env or {})})
+    result = run_vastbuild(*args, cwd=cwd, env=env, console_script=True, timeout=60,
+                           file_size_limit=limit, errors="surrogateescape")
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr, \
         result.stderr
     return result
@@ -140,36 +131,40 @@ def test_an_api_key_file_saved_with_a_byte_order_mark_gives_the_key(tmp_path: Pa
     assert read_api_key(tmp_path / "key") == "abc123"
 
 
+@pytest.mark.parametrize("point", ["collect", "compress", "assemble"])
 def test_ctrl_c_during_a_build_exits_130_and_leaves_nothing_half_written(
-        project: Path) -> None:
-    """Interrupted while an artifact is being written (a temporary file in the output
-    folder is the cue), the build says so and exits 130; the folder holds whole files
-    only, and the next build makes exactly the reference bytes from that cache."""
-    (project / "data" / "more.bin").write_bytes(os.urandom(24 << 20))
+        project: Path, point: str) -> None:
+    """Interrupted at a known point of a cold build ($VASTBUILD_PAUSE_AT holds the build
+    there until the interrupt: while files are hashed, while a chunk is compressed,
+    while an artifact is half written), the build says so and exits 130; the output
+    folder holds whole files only, and the next build from that cache makes exactly
+    the reference bytes."""
+    (project / "data" / "more.bin").write_bytes(os.urandom(4 << 20))
     reference = vastbuild("--cache-dir", "ref-cache", "build", "-o", "ref", cwd=project)
     assert reference.returncode == 0
     expected = {p.name: p.read_bytes() for p in (project / "ref").iterdir()}
-    for attempt in range(5):
-        out, cache = project / f"out{attempt}", project / f"cache{attempt}"
-        process = subprocess.Popen([str(CONSOLE_SCRIPT), "--cache-dir", str(cache), "build",
-                                    "-o", str(out)], cwd=project, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
-        while process.poll() is None and not leftovers(out):
-            time.sleep(0.001)
-        if process.poll() is not None:
-            process.communicate()
-            continue  # finished before the cue: try again from a cold cache
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-        assert process.returncode == 130 and stderr.strip() == "interrupted", stderr
-        assert leftovers(out) == []
-        for artifact in out.iterdir():
-            assert artifact.read_bytes() == expected[artifact.name]
-        again = vastbuild("--cache-dir", str(cache), "build", "-o", str(out), cwd=project)
-        assert again.returncode == 0
-        assert {p.name: p.read_bytes() for p in out.iterdir()} == expected
-        return
-    pytest.skip("the build always finished before it could be interrupted")
+    out, cache = project / "out", project / "cache"
+    process = subprocess.Popen([str(CONSOLE_SCRIPT), "--cache-dir", str(cache), "build",
+                                "-o", str(out)], cwd=project, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "VASTBUILD_PAUSE_AT": point})
+    cue = (lambda: leftovers(out) != []) if point == "assemble" else \
+        (lambda: (cache / "store-v1").is_dir())
+    deadline = time.monotonic() + 60
+    while not cue() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    time.sleep(0.5)  # the cue comes just before the checkpoint: let the build reach it
+    assert process.poll() is None, "the build did not wait at its checkpoint"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and stderr.strip() == "interrupted", stderr
+    assert leftovers(out) == []
+    for artifact in out.iterdir() if out.is_dir() else ():
+        assert artifact.read_bytes() == expected[artifact.name]
+    again = vastbuild("--cache-dir", str(cache), "build", "-o", str(out), cwd=project)
+    assert again.returncode == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == expected
 
 
 @pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "http://h:port",

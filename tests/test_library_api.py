@@ -14,8 +14,19 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def test_every_public_name_resolves() -> None:
+    """Each name is the very object vastbuild.api exposes (Deployment: the model's, the
+    version: the installed distribution's)."""
+    from importlib.metadata import version
+
+    from vastbuild.model import Deployment
+
     for name in vastbuild.__all__:
-        assert getattr(vastbuild, name) is not None
+        if name == "__version__":
+            assert vastbuild.__version__ == version("vastbuild")
+        elif name == "Deployment":
+            assert vastbuild.Deployment is Deployment
+        else:
+            assert getattr(vastbuild, name) is getattr(vastbuild.api, name), name
     with pytest.raises(AttributeError):
         vastbuild.no_such_thing  # noqa: B018
 

@@ -13,6 +13,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from build_helpers import vastbuild as run_vastbuild
 
 PLUGIN = Path(__file__).resolve().parent.parent / "examples" / "plugins" / "vastbuild-template"
 
@@ -54,9 +55,8 @@ def plugin_installed() -> None:
 
 
 def vastbuild(*args: str, without_plugin: bool = False) -> subprocess.CompletedProcess[str]:
-    program = ["-c", WITHOUT_PLUGIN] if without_plugin else ["-m", "vastbuild"]
-    return subprocess.run([sys.executable, *program, "--color", "never", *args],
-                          capture_output=True, text=True, timeout=120)
+    program = [sys.executable, "-c", WITHOUT_PLUGIN] if without_plugin else None
+    return run_vastbuild(*args, program=program)
 
 
 @pytest.fixture

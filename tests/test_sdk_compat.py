@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("vastai", reason="the vastai SDK (in the test extra) is not installed")
+
 from vastai.data.query import (
     L40S,
     RTX_3060,

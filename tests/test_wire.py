@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("vastai", reason="the vastai SDK (in the test extra) is not installed")
+
 from vastai.data.deployment import DeploymentConfig
 from vastai.data.query import Query
 from vastai.serverless.remote.base import Config

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeAlias, TypeVar
 
 from vastbuild import __version__ as VERSION
 from vastbuild.canonical import JsonValue
@@ -268,9 +268,10 @@ def _paths_only(targets: Sequence[Target]) -> list[Path] | None:
     """The Vastfiles of ``targets`` (absolute, links resolved) when all are paths."""
     from vastbuild.model import Deployment
 
-    if any(isinstance(t, Deployment) for t in targets):
+    paths = [t for t in targets or (VASTFILE,) if not isinstance(t, Deployment)]
+    if len(paths) != len(targets or (VASTFILE,)):
         return None
-    return [Path(os.path.realpath(find_vastfile(t))) for t in targets or (VASTFILE,)]
+    return [Path(os.path.realpath(find_vastfile(t))) for t in paths]
 
 
 def hash_targets(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
@@ -565,7 +566,7 @@ def dev_server(data_dir: str | os.PathLike[str] | None = None, *, host: str = "1
                port: int = 0, api_keys: Sequence[str] = (), upload_ttl: float = 300.0,
                download_ttl: float = 600.0, admin_token: str | None = None,
                omit_workergroup_id: bool = False,
-               access_log: IO[str] | None = None) -> DevServer:
+               access_log: TextIO | None = None) -> DevServer:
     """A local Vast-compatible API server, bound and ready: ``serve_forever()`` in
     this thread, or ``start()`` it in the background (and ``stop()`` it). See
     docs/dev-server.md for what each option does."""

@@ -20,7 +20,7 @@ import struct
 import tarfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Protocol
 
 from vastbuild.canonical import JsonValue
 from vastbuild.errors import VastbuildError
@@ -421,6 +421,14 @@ def chunk_stream(members: Sequence[Member], mtime: int,
         yield bytes(buffer)
 
 
+class _Engine(Protocol):
+    """What isal's and zstandard's compression objects have in common."""
+
+    def compress(self, data: bytes, /) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
 class Compressor:
     """One gzip member or one zstd frame from a stream of slices, written to ``out``.
 
@@ -434,6 +442,7 @@ class Compressor:
         self.size = 0
         self.written = 0
         self.sha256 = hashlib.sha256()
+        self._engine: _Engine
         if fmt == "gz":
             from isal import isal_zlib
 

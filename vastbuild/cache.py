@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
 import shutil
 import sqlite3
@@ -39,13 +38,6 @@ DEFAULT_SIZE_LIMIT = 10 << 30
 #: when they have not been written or read for this long
 ARTIFACT_MAX_AGE = 7 * 24 * 3600
 
-def default_cache_dir() -> Path:
-    """$VASTBUILD_CACHE_DIR, else $XDG_CACHE_HOME/vastbuild, else ~/.cache/vastbuild."""
-    env = os.environ.get("VASTBUILD_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "vastbuild"
 
 
 _KINDS = {"step": "step results", "blob": "compressed chunks", "cas": "generated files",
@@ -275,7 +267,7 @@ class BuildCache:
                 self._cache, count = self._open(), 0
         if self.artifacts.is_dir():
             shutil.rmtree(self.artifacts, ignore_errors=True)
-        return count
+        return int(count)
 
 
 def _index_key(root: str) -> str:

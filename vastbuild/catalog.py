@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, TypeGuard, TypeVar, get_args
 
 ColumnType = Literal["number", "text", "bool", "version"]
+
+_Fact = TypeVar("_Fact")
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,33 @@ class Catalog:
         return self.types.get(column, self.types.get(self.canonical(column), "number"))
 
 
-def _public(mapping: Mapping[str, object]) -> dict[str, object]:
-    """Drop the ``_about`` commentary keys the data file carries next to the facts."""
-    return {key: value for key, value in mapping.items() if not key.startswith("_")}
+def _public(section: object, kind: type[_Fact]) -> dict[str, _Fact]:
+    """Drop the ``_about`` commentary keys the data file carries next to the facts,
+    and check that every fact left is a ``kind`` (JSON gives no types to trust)."""
+    if not isinstance(section, dict):
+        raise ValueError(f"query-catalog.json: expected an object, not {section!r}")
+    facts: dict[str, _Fact] = {}
+    for key, value in section.items():
+        if key.startswith("_"):
+            continue
+        if not isinstance(value, kind):
+            raise ValueError(f"query-catalog.json: {key!r} is not a {kind.__name__}: {value!r}")
+        facts[key] = value
+    return facts
+
+
+def _is_column_type(name: str) -> TypeGuard[ColumnType]:
+    return name in get_args(ColumnType)
+
+
+def _column_types(section: object) -> dict[str, ColumnType]:
+    """The ``column_types`` section, each type checked to be one :data:`ColumnType` names."""
+    types: dict[str, ColumnType] = {}
+    for column, name in _public(section, str).items():
+        if not _is_column_type(name):
+            raise ValueError(f"query-catalog.json: {column!r} has an unknown type {name!r}")
+        types[column] = name
+    return types
 
 
 @functools.cache
@@ -61,18 +87,19 @@ def catalog() -> Catalog:
     """The catalog shipped with vastbuild, parsed once."""
     text = resources.files("vastbuild").joinpath("data/query-catalog.json").read_text("utf-8")
     raw = json.loads(text)
-    aliases = _public(raw["column_aliases"])
-    virtual = _public(raw["virtual_columns"])
-    constants = _public(raw["gpu_name_constants"])
+    aliases = _public(raw["column_aliases"], str)
+    virtual = _public(raw["virtual_columns"], str)
+    constants = _public(raw["gpu_name_constants"], str)
     return Catalog(
         columns=frozenset(raw["all_columns"]) | frozenset(virtual) | frozenset(aliases),
         aliases=MappingProxyType(aliases),
         virtual=MappingProxyType(virtual),
-        types=MappingProxyType(_public(raw["column_types"])),
-        unit_multipliers=MappingProxyType(_public(raw["unit_multipliers_in_search_params"])),
+        types=MappingProxyType(_column_types(raw["column_types"])),
+        unit_multipliers=MappingProxyType(
+            _public(raw["unit_multipliers_in_search_params"], int)),
         gpu_constants=MappingProxyType(constants),
         gpu_names=frozenset(constants.values()),
-        search_defaults=tuple(_public(raw["search_defaults"]).items()),
-        operators=MappingProxyType(_public(raw["operators"])),
-        operator_spelling=MappingProxyType(_public(raw["search_params_operator_spelling"])),
+        search_defaults=tuple(_public(raw["search_defaults"], bool).items()),
+        operators=MappingProxyType(_public(raw["operators"], str)),
+        operator_spelling=MappingProxyType(_public(raw["search_params_operator_spelling"], str)),
     )

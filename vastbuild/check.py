@@ -321,10 +321,10 @@ def _not_text(data: bytes, shown: str) -> tuple[str, Span] | None:
     found = _CONTROL.search(text)
     if found is None:
         return None
-    before = text[:found.start()]
-    col = found.start() - (before.rfind("\n") + 1) + 1
+    preceding = text[:found.start()]
+    col = found.start() - (preceding.rfind("\n") + 1) + 1
     return (f"control character U+{ord(found.group()):04X} in {shown}",
-            Span.point(shown, before.count("\n") + 1, col))
+            Span.point(shown, preceding.count("\n") + 1, col))
 
 
 def _apt(directives: Sequence[nodes.Directive]) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ from vastbuild.builder import build_targets, hash_targets
 from vastbuild.cache import BuildCache
 from vastbuild.canonical import JsonValue
 from vastbuild.errors import InvalidArgument, VastbuildError
-from vastbuild.model import Deployment
+from vastbuild.model import DEFAULT_TAG, Deployment
 from vastbuild.progress import Reporter
 from vastbuild.units import format_bytes, int_or_none
 from vastbuild.vast.client import PutResponse, UploadRejected, VastClient
@@ -117,8 +117,8 @@ class ServerReader:
         if self._deployments is None:
             self._deployments = self.client.list_deployments()
         same_name = [d for d in self._deployments if d.get("name") == name]
-        match = next((d for d in same_name if (d.get("tag") or "default") == tag), None)
-        tags = tuple(sorted({str(d.get("tag") or "default") for d in same_name} - {tag}))
+        match = next((d for d in same_name if (d.get("tag") or DEFAULT_TAG) == tag), None)
+        tags = tuple(sorted({str(d.get("tag") or DEFAULT_TAG) for d in same_name} - {tag}))
         if match is None or match.get("id") is None:
             return ServerView(record=None, tags=tags)
         record = self.client.get_deployment(int(match["id"]))

@@ -86,7 +86,7 @@ def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.is_error for d in diagnostics)
 
 
-def sort_key(d: Diagnostic) -> tuple:
+def sort_key(d: Diagnostic) -> tuple[str, int, int]:
     span = d.span
     return (span.path, span.line, span.col) if span else ("", 0, 0)
 

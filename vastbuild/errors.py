@@ -13,7 +13,7 @@ from __future__ import annotations
 #: The settings an error may name, so that a front end can say how to change them.
 SETTINGS = frozenset({
     "api_key", "api_url", "autoscaler_url", "cache_dir", "outdir", "formats", "max_size",
-    "make_target", "source_date_epoch", "data_dir", "host", "port",
+    "make_target", "source_date_epoch", "data_dir", "dev_server_keys", "host", "port",
 })
 
 

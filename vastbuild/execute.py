@@ -94,6 +94,7 @@ class Executor:
                             if waiting[dependent] == 0:
                                 submit(dependent)
             except BaseException:
+                self.ctx.cancelled.set()  # running steps stop at their next checkpoint
                 for future in running:
                     future.cancel()
                 raise

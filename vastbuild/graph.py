@@ -41,35 +41,32 @@ class Step:
     label: str
     attachment: object = field(default=None, compare=False, repr=False)
 
-    def int_param(self, name: str) -> int:
+    def _param(self, name: str, kind: type[A], what: str) -> A:
         value = self.params[name]
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"{self.id}: parameter {name} is not a whole number")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise TypeError(f"{self.id}: parameter {name} is not {what}")
         return value
+
+    def int_param(self, name: str) -> int:
+        return self._param(name, int, "a whole number")
 
     def optional_int_param(self, name: str) -> int | None:
         return None if self.params[name] is None else self.int_param(name)
 
     def str_param(self, name: str) -> str:
-        value = self.params[name]
-        if not isinstance(value, str):
-            raise TypeError(f"{self.id}: parameter {name} is not a string")
-        return value
+        return self._param(name, str, "a string")
 
     def optional_str_param(self, name: str) -> str | None:
         return None if self.params[name] is None else self.str_param(name)
 
     def bool_param(self, name: str) -> bool:
-        value = self.params[name]
-        if not isinstance(value, bool):
-            raise TypeError(f"{self.id}: parameter {name} is not true or false")
-        return value
+        return self._param(name, bool, "true or false")
 
     def str_list_param(self, name: str) -> list[str]:
-        value = self.params[name]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        values = self._param(name, list, "a list of strings")
+        if not all(isinstance(v, str) for v in values):
             raise TypeError(f"{self.id}: parameter {name} is not a list of strings")
-        return [v for v in value if isinstance(v, str)]
+        return [str(v) for v in values]
 
     def attached(self, kind: type[A]) -> A:
         """The planning data attached to the step, as a ``kind``."""
@@ -94,7 +91,7 @@ class BuildGraph:
         import networkx
 
         self._nx = networkx
-        self.digraph: networkx.DiGraph = networkx.DiGraph()
+        self.digraph: networkx.DiGraph[str] = networkx.DiGraph()
 
     def add(self, kind: str, params: Mapping[str, JsonValue], deps: Iterable[str] = (),
             label: str = "", attachment: object = None) -> Step:
@@ -140,7 +137,7 @@ class BuildGraph:
             needed |= self._nx.ancestors(self.digraph, ident)
         return self.order(self.digraph.subgraph(needed))
 
-    def order(self, digraph: networkx.DiGraph) -> list[str]:
+    def order(self, digraph: networkx.DiGraph[str]) -> list[str]:
         """A topological order of ``digraph`` (the graph, or part of it)."""
         try:
             return list(self._nx.topological_sort(digraph))

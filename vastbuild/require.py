@@ -15,6 +15,7 @@ import difflib
 import re
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import TypeVar
 
 from vastbuild import nodes
 from vastbuild.catalog import Catalog, ColumnType, catalog
@@ -100,9 +101,10 @@ def _check_comparison(comparison: nodes.Comparison, cat: Catalog,
                                      "name at least one value between the brackets"))
             return None
         typed = [_typed_value(item, canonical, ctype, cat, diagnostics) for item in value.items]
-        if any(item is None for item in typed):
+        scalars = tuple(item for item in typed if item is not None)
+        if len(scalars) != len(typed):
             return None
-        return SearchTerm(canonical, op, tuple(typed), comparison.span)
+        return SearchTerm(canonical, op, scalars, comparison.span)
     if isinstance(value, nodes.ListValue):
         diagnostics.append(error(
             "E045", f"a list needs IN or NOTIN, not `{comparison.op.text}`", value.span,
@@ -219,14 +221,44 @@ def _conflicts(terms: list[tuple[SearchTerm, str]], cat: Catalog) -> list[Diagno
     return diagnostics
 
 
-def _key(value: Scalar, ctype: ColumnType) -> object:
+#: a value as the server compares it: a dotted version becomes the tuple of its numbers
+_Key = Scalar | tuple[int, ...]
+#: the keys an ordering operator applies to (``int`` and ``bool`` count as ``float`` here)
+_Ordered = TypeVar("_Ordered", float, tuple[int, ...])
+
+
+def _key(value: Scalar, ctype: ColumnType) -> _Key:
     """A value in a form that compares as the server compares it."""
     if ctype == "version":
         return tuple(int(part) for part in str(value).split("."))
     return value
 
 
-def _holds(term: SearchTerm, value: object, ctype: ColumnType) -> bool:
+def _compare(op: str, value: _Key, bound: _Key) -> bool:
+    """``value OP bound`` for an ordering operator (lt, lte, gt, gte). REQUIRE allows
+    those only on number and version columns, so both sides are numbers or both
+    version tuples; anything else cannot be ordered, as in Python."""
+    if isinstance(value, tuple) and isinstance(bound, tuple):
+        return _ordered(op, value, bound)
+    if isinstance(value, (int, float)) and isinstance(bound, (int, float)):
+        return _ordered(op, value, bound)
+    raise TypeError(f"cannot order {value!r} and {bound!r}")
+
+
+def _ordered(op: str, value: _Ordered, bound: _Ordered) -> bool:
+    """The ordering itself, once both sides are known to be of one kind."""
+    if op == "lt":
+        return value < bound
+    if op == "lte":
+        return value <= bound
+    if op == "gt":
+        return value > bound
+    if op == "gte":
+        return value >= bound
+    raise KeyError(op)
+
+
+def _holds(term: SearchTerm, value: _Key, ctype: ColumnType) -> bool:
     """Whether ``column == value`` satisfies ``term``."""
     if term.op in LIST_OPS:
         assert isinstance(term.value, tuple)
@@ -234,11 +266,11 @@ def _holds(term: SearchTerm, value: object, ctype: ColumnType) -> bool:
         return inside if term.op == "in" else not inside
     assert not isinstance(term.value, tuple)
     bound = _key(term.value, ctype)
-    return {
-        "eq": lambda: value == bound, "neq": lambda: value != bound,
-        "lt": lambda: value < bound, "lte": lambda: value <= bound,
-        "gt": lambda: value > bound, "gte": lambda: value >= bound,
-    }[term.op]()
+    if term.op == "eq":
+        return value == bound
+    if term.op == "neq":
+        return value != bound
+    return _compare(term.op, value, bound)
 
 
 def _unsatisfiable(a: SearchTerm, b: SearchTerm, ctype: ColumnType) -> bool:
@@ -247,6 +279,7 @@ def _unsatisfiable(a: SearchTerm, b: SearchTerm, ctype: ColumnType) -> bool:
     (``!=`` with ``>``) always leave room."""
     for pin, other in ((a, b), (b, a)):
         if pin.op == "eq":
+            assert not isinstance(pin.value, tuple)
             return not _holds(other, _key(pin.value, ctype), ctype)
     for pin, other in ((a, b), (b, a)):
         if pin.op == "in":
@@ -254,9 +287,10 @@ def _unsatisfiable(a: SearchTerm, b: SearchTerm, ctype: ColumnType) -> bool:
             return not any(_holds(other, _key(v, ctype), ctype) for v in pin.value)
     if {a.op, b.op} & set(LOWER_BOUNDS) and {a.op, b.op} & set(UPPER_BOUNDS):
         low, high = (a, b) if a.op in LOWER_BOUNDS else (b, a)
+        assert not isinstance(low.value, tuple) and not isinstance(high.value, tuple)
         low_value = _key(low.value, ctype)
         high_value = _key(high.value, ctype)
-        if low_value > high_value:
+        if _compare("gt", low_value, high_value):
             return True
         return low_value == high_value and (low.op == "gt" or high.op == "lt")
     return False

@@ -72,6 +72,9 @@ _WHOLE_QUOTED = re.compile(r"""(?:"(?:[^"\\]|\\.)*"|'[^']*')\Z""")
 _DQ_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
+#: A child of a lark tree: a token, or the tree of a sub-rule (``comparison``, ``list``).
+_Child = lark.Token | lark.Tree[lark.Token]
+
 
 @functools.cache
 def _parser() -> lark.Lark:
@@ -408,84 +411,91 @@ class _Converter:
         self.line = line
         self.diagnostics: list[Diagnostic] = []
 
-    def directive(self, tree: lark.Tree) -> nodes.Directive:
-        keyword, *args = tree.children
-        span = self.line.span(keyword.start_pos, len(self.line.text))
+    def directive(self, tree: lark.Tree[lark.Token]) -> nodes.Directive:
+        first, *args = tree.children
+        keyword = _token(first)
+        span = self.line.span(_start(keyword), len(self.line.text))
         keyword_span = self.span(keyword)
         if tree.data == "extension":
             return nodes.Extension(span, keyword_span, self.word(keyword),
-                                   tuple(self.argument(a) for a in args))
+                                   tuple(self.argument(_token(a)) for a in args))
         build: Callable[..., nodes.Directive] = getattr(self, "_" + tree.data)
         return build(span, keyword_span, args)
 
     # The directives: each gets (span, keyword_span, children after the keyword).
 
-    def _deployment(self, span, keyword_span, args):
-        return nodes.DeploymentName(span, keyword_span, self.word(args[0]))
+    def _deployment(self, span: Span, keyword_span: Span,
+                    args: list[_Child]) -> nodes.DeploymentName:
+        return nodes.DeploymentName(span, keyword_span, self.word(_token(args[0])))
 
-    def _tag(self, span, keyword_span, args):
-        return nodes.Tag(span, keyword_span, self.word(args[0]))
+    def _tag(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Tag:
+        return nodes.Tag(span, keyword_span, self.word(_token(args[0])))
 
-    def _version(self, span, keyword_span, args):
-        return nodes.Version(span, keyword_span, self.word(args[0]))
+    def _version(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Version:
+        return nodes.Version(span, keyword_span, self.word(_token(args[0])))
 
-    def _ttl(self, span, keyword_span, args):
-        return nodes.Ttl(span, keyword_span, self.word(args[0]))
+    def _ttl(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Ttl:
+        return nodes.Ttl(span, keyword_span, self.word(_token(args[0])))
 
-    def _from_image(self, span, keyword_span, args):
-        storage = self.word(args[2]) if len(args) == 3 else None
-        return nodes.From(span, keyword_span, self.word(args[0]), storage)
+    def _from_image(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.From:
+        storage = self.word(_token(args[2])) if len(args) == 3 else None
+        return nodes.From(span, keyword_span, self.word(_token(args[0])), storage)
 
-    def _code(self, span, keyword_span, args):
-        return nodes.Code(span, keyword_span, self.word(args[0]))
+    def _code(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Code:
+        return nodes.Code(span, keyword_span, self.word(_token(args[0])))
 
-    def _pip(self, span, keyword_span, args):
-        return nodes.Pip(span, keyword_span, tuple(self.word(a) for a in args))
+    def _pip(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Pip:
+        return nodes.Pip(span, keyword_span, tuple(self.word(_token(a)) for a in args))
 
-    def _pip_requirements(self, span, keyword_span, args):
-        return nodes.PipRequirements(span, keyword_span, self.word(args[1]))
+    def _pip_requirements(self, span: Span, keyword_span: Span,
+                          args: list[_Child]) -> nodes.PipRequirements:
+        return nodes.PipRequirements(span, keyword_span, self.word(_token(args[1])))
 
-    def _apt(self, span, keyword_span, args):
-        return nodes.Apt(span, keyword_span, tuple(self.word(a) for a in args))
+    def _apt(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Apt:
+        return nodes.Apt(span, keyword_span, tuple(self.word(_token(a)) for a in args))
 
-    def _env(self, span, keyword_span, args):
-        return nodes.Env(span, keyword_span, tuple(self.assignment(a) for a in args))
+    def _env(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Env:
+        return nodes.Env(span, keyword_span, tuple(self.assignment(_token(a)) for a in args))
 
-    def _autoscale(self, span, keyword_span, args):
-        return nodes.Autoscale(span, keyword_span, tuple(self.assignment(a) for a in args))
+    def _autoscale(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Autoscale:
+        return nodes.Autoscale(span, keyword_span,
+                               tuple(self.assignment(_token(a)) for a in args))
 
-    def _run_shell(self, span, keyword_span, args):
-        return nodes.RunShell(span, keyword_span, str(args[0]), self.span(args[0]))
+    def _run_shell(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.RunShell:
+        token = _token(args[0])
+        return nodes.RunShell(span, keyword_span, str(token), self.span(token))
 
-    def _run_exec(self, span, keyword_span, args):
-        token = args[0]
+    def _run_exec(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.RunExec:
+        token = _token(args[0])
         return nodes.RunExec(span, keyword_span, self.exec_argv(token), self.span(token))
 
-    def _copy(self, span, keyword_span, args):
-        return nodes.Copy(span, keyword_span, self.word(args[0]), self.word(args[1]))
+    def _copy(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Copy:
+        return nodes.Copy(span, keyword_span, self.word(_token(args[0])),
+                          self.word(_token(args[1])))
 
-    def _venv(self, span, keyword_span, args):
-        return nodes.Venv(span, keyword_span, self.word(args[0]))
+    def _venv(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Venv:
+        return nodes.Venv(span, keyword_span, self.word(_token(args[0])))
 
-    def _system_python(self, span, keyword_span, args):
+    def _system_python(self, span: Span, keyword_span: Span,
+                       args: list[_Child]) -> nodes.SystemPython:
         return nodes.SystemPython(span, keyword_span)
 
-    def _port(self, span, keyword_span, args):
-        return nodes.Port(span, keyword_span, tuple(self.word(a) for a in args))
+    def _port(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Port:
+        return nodes.Port(span, keyword_span, tuple(self.word(_token(a)) for a in args))
 
-    def _require(self, span, keyword_span, args):
-        terms = tuple(self.comparison(t) for t in args[0::2])
+    def _require(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Require:
+        terms = tuple(self.comparison(_tree(t)) for t in args[0::2])
         joiners = tuple(str(j) for j in args[1::2])
         return nodes.Require(span, keyword_span, terms, joiners)
 
     # The pieces.
 
     def span(self, token: lark.Token) -> Span:
-        return self.line.span(token.start_pos, token.end_pos)
+        return self.line.span(_start(token), _end(token))
 
     def word(self, token: lark.Token) -> nodes.Word:
         raw = str(token)
-        return nodes.Word(self.unquote(raw, token.start_pos), raw, _quote_of(raw),
+        return nodes.Word(self.unquote(raw, _start(token)), raw, _quote_of(raw),
                           self.span(token))
 
     def unquote(self, raw: str, offset: int) -> str:
@@ -496,7 +506,7 @@ class _Converter:
         if raw[:1] != '"':
             return raw
 
-        def replace(match: re.Match) -> str:
+        def replace(match: re.Match[str]) -> str:
             char = match.group(1)
             if char in _DQ_ESCAPES:
                 return _DQ_ESCAPES[char]
@@ -522,33 +532,36 @@ class _Converter:
     def assignment(self, token: lark.Token) -> nodes.Assignment:
         raw = str(token)
         equals = raw.index("=")
-        start = token.start_pos
+        start = _start(token)
         key = nodes.Word(raw[:equals], raw[:equals], "", self.line.span(start, start + equals))
         value_raw = raw[equals + 1:]
         value_start = start + equals + 1
         value = nodes.Word(self.unquote(value_raw, value_start), value_raw,
                            _quote_of(value_raw),
-                           self.line.span(value_start, token.end_pos))
+                           self.line.span(value_start, _end(token)))
         return nodes.Assignment(key, value, self.span(token))
 
-    def comparison(self, tree: lark.Tree) -> nodes.Comparison:
-        column_token, operator, value = tree.children
+    def comparison(self, tree: lark.Tree[lark.Token]) -> nodes.Comparison:
+        column_child, operator, value = tree.children
+        column_token = _token(column_child)
         column = self.word(column_token)
-        first, last = operator.children[0], operator.children[-1]
-        op_raw = self.line.text[first.start_pos:last.end_pos]
-        op_text = " ".join(str(t) for t in operator.children)
-        op = nodes.Word(op_text, op_raw, "", self.line.span(first.start_pos, last.end_pos))
+        op_tokens = [_token(t) for t in _tree(operator).children]
+        first, last = op_tokens[0], op_tokens[-1]
+        op_raw = self.line.text[_start(first):_end(last)]
+        op_text = " ".join(str(t) for t in op_tokens)
+        op = nodes.Word(op_text, op_raw, "", self.line.span(_start(first), _end(last)))
         if isinstance(value, lark.Tree):
-            bracket_open, bracket_close = value.children[0], value.children[-1]
-            items = tuple(self.word(t) for t in value.children[1:-1] if t.type != "COMMA")
+            list_tokens = [_token(t) for t in value.children]
+            bracket_open, bracket_close = list_tokens[0], list_tokens[-1]
+            items = tuple(self.word(t) for t in list_tokens[1:-1] if t.type != "COMMA")
             checked: nodes.Word | nodes.ListValue = nodes.ListValue(
-                items, self.line.span(bracket_open.start_pos, bracket_close.end_pos))
-            end = bracket_close.end_pos
+                items, self.line.span(_start(bracket_open), _end(bracket_close)))
+            end = _end(bracket_close)
         else:
             checked = self.word(value)
-            end = value.end_pos
+            end = _end(value)
         return nodes.Comparison(column, op, checked,
-                                self.line.span(column_token.start_pos, end))
+                                self.line.span(_start(column_token), end))
 
     def exec_argv(self, token: lark.Token) -> tuple[str, ...]:
         """Decode RUN's exec form; anything but a JSON array of strings is E012."""
@@ -558,7 +571,7 @@ class _Converter:
         try:
             argv = json.loads(text)
         except json.JSONDecodeError as exc:
-            at = token.start_pos + exc.pos
+            at = _start(token) + exc.pos
             self.diagnostics.append(error(
                 "E012", f"RUN's exec form is not valid JSON: {exc.msg}",
                 self.line.span(at, at + 1), help=help_))
@@ -583,6 +596,30 @@ class _Converter:
                 self.span(token), help=help_))
             return ()
         return tuple(argv)
+
+
+def _token(child: _Child) -> lark.Token:
+    """A child the grammar makes a terminal, typed as one."""
+    assert isinstance(child, lark.Token), child
+    return child
+
+
+def _tree(child: _Child) -> lark.Tree[lark.Token]:
+    """A child the grammar makes a sub-rule (``comparison``, ``operator``), typed as one."""
+    assert isinstance(child, lark.Tree), child
+    return child
+
+
+def _start(token: lark.Token) -> int:
+    """Where ``token`` starts in the line: lark positions every token its lexer makes."""
+    assert token.start_pos is not None
+    return token.start_pos
+
+
+def _end(token: lark.Token) -> int:
+    """Where ``token`` ends in the line (see :func:`_start`)."""
+    assert token.end_pos is not None
+    return token.end_pos
 
 
 def _has_surrogate(text: str) -> bool:
@@ -611,12 +648,12 @@ def _explain(exc: UnexpectedInput, line: _LogicalLine) -> Diagnostic:
     offset = len(text) if at_end else min(exc.pos_in_stream or 0, len(text))
     at_end = at_end or offset >= len(text)
     expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
-    first = _FIRST_WORD.match(text)
+    first = _match(_FIRST_WORD, text, 0)
     keyword = first.group(1).upper()
     keyword = keyword if keyword in BUILTIN_KEYWORDS else None
     if keyword == "REQUIRE":
         return _explain_require(line, offset, at_end, expected, first.end())
-    culprit = "" if at_end else _WORD_AT.match(text, offset).group() or text[offset]
+    culprit = "" if at_end else _match(_WORD_AT, text, offset).group() or text[offset]
     where = line.end_span() if at_end else line.span(offset, offset + len(culprit))
     before = _WORD_AT.findall(text, first.end(), offset)
 
@@ -662,7 +699,7 @@ def _explain(exc: UnexpectedInput, line: _LogicalLine) -> Diagnostic:
 def _explain_require(line: _LogicalLine, offset: int, at_end: bool, expected: set[str],
                      keyword_end: int) -> Diagnostic:
     text = line.text
-    culprit = "" if at_end else _REQUIRE_WORD_AT.match(text, offset).group()
+    culprit = "" if at_end else _match(_REQUIRE_WORD_AT, text, offset).group()
     where = line.end_span() if at_end else line.span(offset, offset + len(culprit))
     before = text[keyword_end:offset].rstrip(" \t")
     usage = f"usage: {BY_KEYWORD['REQUIRE'].usage}"
@@ -709,6 +746,15 @@ def _explain_require(line: _LogicalLine, offset: int, at_end: bool, expected: se
                      help="join comparisons with AND or a comma: "
                           "REQUIRE gpu_ram >= 48 AND num_gpus == 1")
     return _unexpected(culprit, where)
+
+
+def _match(pattern: re.Pattern[str], text: str, pos: int) -> re.Match[str]:
+    """``pattern.match`` where it cannot fail: ``_FIRST_WORD`` matches anywhere, and the
+    word patterns match at any character lark stops at (never white space, which the
+    grammar ignores)."""
+    match = pattern.match(text, pos)
+    assert match is not None, (pattern.pattern, text, pos)
+    return match
 
 
 def _glued_quote(word: str) -> bool:

@@ -54,7 +54,7 @@ def graph(settings: GlobalOptions, paths: tuple[Path, ...], style: str) -> None:
 
 @click.command("hash")
 @options.paths
-@click.option("--json", "as_json", is_flag=True, help="Print JSON with the component hashes.")
+@options.as_json
 @click.option("--check", "expected", metavar="HASH",
               help="Exit 0 when the (single) target's hash is HASH, 1 when it is not.")
 @options.urls
@@ -96,7 +96,7 @@ def hash_(settings: GlobalOptions, paths: tuple[Path, ...], as_json: bool, expec
 @options.paths
 @options.outdir
 @options.artifact_format
-@click.option("--json", "as_json", is_flag=True, help="Print JSON describing every target.")
+@options.as_json
 @options.urls
 @click.pass_obj
 def build(settings: GlobalOptions, paths: tuple[Path, ...], outdir: Path, artifact_format: str,
@@ -155,7 +155,7 @@ def cache() -> None:
 
 
 @cache.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@options.as_json
 @click.pass_obj
 def stats(settings: GlobalOptions, as_json: bool) -> None:
     """Show what the cache holds and how big it is."""

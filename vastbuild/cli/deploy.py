@@ -94,8 +94,7 @@ def deploy(settings: GlobalOptions, paths: tuple[Path, ...], dry_run: bool, keep
             _summary(outcomes, time.monotonic() - started, dry_run)
         if keep_alive:
             stop = threading.Event()
-            tell = (lambda line: None) if settings.verbosity < 0 else \
-                (lambda line: click.echo(line, err=True))
+            tell = _progress(settings, at=0)
             try:
                 send_heartbeats(client, outcomes, stop, report=tell)
             except KeyboardInterrupt:
@@ -141,8 +140,10 @@ def _client(settings: GlobalOptions, api_url: str, autoscaler_url: str,
         yield client
 
 
-def _progress(settings: GlobalOptions) -> Callable[[str], None]:
-    """Step-by-step lines on stderr with -v; by default the summary says it all."""
-    if settings.verbosity < 1:
-        return lambda line: None
-    return lambda line: click.echo(line, err=True)
+def _progress(settings: GlobalOptions, at: int = 1) -> Callable[[str], None]:
+    """Lines on stderr from verbosity ``at`` on (deploy's steps with -v: by default the
+    summary says it all; keep-alive's heartbeats unless -q)."""
+    def say(line: str) -> None:
+        if settings.verbosity >= at:
+            click.echo(line, err=True)
+    return say

@@ -42,6 +42,7 @@ SETTING_FLAGS = {
     "make_target": "--target",
     "source_date_epoch": "$SOURCE_DATE_EPOCH",
     "data_dir": "--data",
+    "dev_server_keys": "--api-key or $VASTBUILD_DEV_SERVER_API_KEYS",
     "host": "--host",
     "port": "--port",
 }

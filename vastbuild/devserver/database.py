@@ -137,9 +137,9 @@ class ServerDatabase:
             raise VastbuildError(
                 f"cannot use the data folder {data_dir}: {exc}",
                 hint=f"move {data_dir / 'state.sqlite3'} aside to start from an empty state "
-                     "(give the API keys again), or pass --data with another folder"
-                if damaged else "pass --data with a folder this user can create and write") \
-                from exc
+                     "(give the API keys again), or use another data folder"
+                if damaged else "use a data folder this user can create and write",
+                setting="data_dir") from exc
         self._lock = threading.Lock()
 
     def close(self) -> None:

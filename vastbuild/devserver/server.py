@@ -39,19 +39,22 @@ class DevServer:
         for key in keys:
             if not key or key != key.strip() or any(c.isspace() for c in key):
                 raise VastbuildError("an API key is empty or contains white space",
-                                     hint="pass each key as one word to --api-key")
+                                     hint="give each key as one word",
+                                     setting="dev_server_keys")
         self.database = ServerDatabase(data_dir)
         try:
             self.database.add_keys(keys, time.time())
             if self.database.account_count() == 0:
                 raise VastbuildError(
                     f"no API key: the data folder {data_dir} knows none and none was given",
-                    hint="pass --api-key KEY (repeatable) once; the server keeps a digest of it")
+                    hint="give the server its API keys once; it keeps a digest of each",
+                    setting="dev_server_keys")
             secret = load_or_create_secret(data_dir / "secret")
         except OSError as exc:
             self.database.close()
             raise VastbuildError(f"cannot use the data folder {data_dir}: {exc}",
-                                 hint="pass --data with a folder this user can write") from exc
+                                 hint="use a data folder this user can write",
+                                 setting="data_dir") from exc
         except BaseException:
             self.database.close()
             raise
@@ -110,6 +113,7 @@ def _bind(host: str, port: int) -> DevHTTPServer:
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise VastbuildError(f"cannot listen on {host}:{port}: the port is in use",
-                                 hint="pick another --port, or --port 0 for any free one") from exc
+                                 hint="pick another port, or port 0 for any free one",
+                                 setting="port") from exc
         raise VastbuildError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                             hint="check --host and --port") from exc
+                             hint="check the address and the port", setting="host") from exc

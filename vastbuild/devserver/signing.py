@@ -15,13 +15,14 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from vastbuild.files import atomic_write
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 ACCESS_KEY_ID = "VASTBUILDDEVSERVER"
@@ -60,11 +61,7 @@ def load_or_create_secret(path: Path) -> bytes:
     except FileNotFoundError:
         pass
     secret = secrets.token_bytes(_SECRET_BYTES)
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret)
-    os.replace(temporary, path)
+    atomic_write(path, secret, mode=0o600)
     return secret
 
 

@@ -71,6 +71,7 @@ class Assemble(StepKindBase):
         with pending:
             try:
                 for dep, chunk in zip(step.deps, chunks, strict=True):
+                    ctx.checkpoint("assemble")
                     try:
                         ctx.cache.copy_blob(chunk.blob, pending.stream, h)
                     except (KeyError, CorruptEntry):

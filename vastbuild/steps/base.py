@@ -28,6 +28,7 @@ them as JSON: :class:`TreeResult` (a source tree's members), :class:`ChunkResult
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from vastbuild.progress import Reporter
 
 #: bytes of file content held in memory between hashing and tarring in one build
-CONTENT_BUDGET = 128 << 20
+CONTENT_BUDGET = 256 << 20
 
 Params = Mapping[str, JsonValue]
 
@@ -192,6 +193,10 @@ class Volatile:
     result: StepResult
 
 
+class BuildCancelled(Exception):
+    """The build was interrupted: a running step stops at its next checkpoint."""
+
+
 class StaleInput(Exception):
     """Raised by a step that found an upstream result unusable (a cached chunk gone
     or corrupt): the executor runs that upstream step again, then this one."""
@@ -235,6 +240,11 @@ class ContentBuffer:
             return data
 
 
+#: names a checkpoint where a build pauses until it is interrupted: a hook for tests
+#: that must interrupt a build at a known point (``assemble``: an artifact half written)
+PAUSE_VARIABLE = "VASTBUILD_PAUSE_AT"
+
+
 @dataclass
 class StepContext:
     """What a running step may use besides its inputs."""
@@ -245,6 +255,18 @@ class StepContext:
     #: file indexes of output folders, shared by the steps that write there
     outputs: dict[str, FileIndex] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: set when the build is interrupted (Ctrl-C, a failed step): running steps stop
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    pause_at: str | None = field(default_factory=lambda: os.environ.get(PAUSE_VARIABLE))
+
+    def checkpoint(self, name: str) -> None:
+        """A point where a step may stop: raises :class:`BuildCancelled` once the build
+        is interrupted. With ``$VASTBUILD_PAUSE_AT`` naming it, the step waits here
+        until then, so a test can interrupt a build at a known point."""
+        if self.pause_at == name:
+            self.cancelled.wait()
+        if self.cancelled.is_set():
+            raise BuildCancelled(name)
 
     def output_index(self, folder: str) -> FileIndex:
         from vastbuild.filestate import FileIndex

@@ -203,6 +203,7 @@ class Collect(SourceKind):
                 assert entry.key is not None
                 digest = index.lookup(entry.rel, entry.key)
                 if digest is None:
+                    ctx.checkpoint("collect")
                     digest = self._hash(scan.root, entry, filter_python, ctx)
                     index.remember(entry.rel, entry.key, digest, scan.scanned_ns)
                 racy = racy or is_racy(entry.key, scan.scanned_ns)

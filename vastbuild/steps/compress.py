@@ -86,6 +86,7 @@ class Compress(StepKindBase):
             compressor = Compressor(step.str_param("format"), step.int_param("level"),
                                     pack.size, out)
             for piece in chunk_stream(members, step.int_param("mtime"), content):
+                ctx.checkpoint("compress")
                 compressor.feed(piece)
                 ctx.reporter.advance(len(piece))
             compressor.finish()

@@ -329,6 +329,7 @@ class VastClient:
                       + (f" attempt {attempt}" if attempt > 1 else ""))
             started = time.monotonic()
             retry_after: float | None = None
+            refused: requests.Response | None = None  # an answer that may be retried
             try:
                 with open_body() if open_body else nullcontext((None, {})) as (data, extra):
                     response = self.session.request(
@@ -337,7 +338,6 @@ class VastClient:
                 _read_answer(response, time.monotonic() + policy.read_timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure = f"connection failed: {_reason(exc)}"
-                response = None
             except (requests.RequestException, LocationValueError) as exc:
                 # a URL requests cannot use (the server's upload URL too): no retry
                 raise VastConnectionError(
@@ -352,6 +352,7 @@ class VastClient:
                              if self._trace_bodies else ""))
                 if response.status_code != 429 and response.status_code < 500:
                     return response
+                refused = response
                 failure = f"HTTP {response.status_code}"
                 retry_after = _retry_after(response.headers.get("Retry-After"))
             delay = policy.backoff(attempt)
@@ -362,12 +363,12 @@ class VastClient:
                 why = (f"the server asked to wait {retry_after:.0f} s, past the "
                        f"{policy.total_time:.0f} s limit" if out_of_time and retry_after
                        else f"gave up after {attempt} attempts")
-                if response is None:
+                if refused is None:
                     raise VastConnectionError(
                         self.redact(f"{method} {shown}: {failure} ({why})"),
                         "check the network and the URL", setting=_setting_of(
                             url, self.api_url, self.autoscaler_url))
-                raise self._status_error(f"{method} {urlsplit(url).path}", response,
+                raise self._status_error(f"{method} {urlsplit(url).path}", refused,
                                          note=f" ({why})")
             self._say(f"  {failure}; retrying in {delay:.2f} s")
             time.sleep(delay)

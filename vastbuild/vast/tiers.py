@@ -379,7 +379,7 @@ def _same_number(a: Any, b: Any) -> bool:
     try:
         return float(a) == float(b)
     except (TypeError, ValueError):
-        return a == b
+        return bool(a == b)
 
 
 def _number(value: Any) -> str:

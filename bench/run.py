@@ -7,7 +7,7 @@ it to a git repository, then runs every case as its own process, interleaved
 round by round, and reports the median of the rounds:
 
   cold zst      ``vastbuild build --format zst``, empty cache  vs ``tar | zstd -3 -T0``
-  cold gz       ``vastbuild build --format gz``, empty cache   vs ``tar | gzip -6``, ``tar | pigz -6``
+  cold gz       ``vastbuild build --format gz``, empty cache   vs ``tar | gzip -6``, ``pigz -6``
   one file      ``build --format gz`` after one file changed   vs ``cp`` of the artifact
   no change     ``build --format gz`` again                    vs the warm ``hash``
   warm hash     ``vastbuild hash``                             vs ``git status --porcelain``

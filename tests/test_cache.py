@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 from build_helpers import deployment, write_tree
 
 from vastbuild.api import build, hash_targets
-from vastbuild.cache import BuildCache, CorruptEntry
+from vastbuild.cache import BuildCache
 from vastbuild.errors import VastbuildError
 from vastbuild.filestate import FileDigest, FileIndex, read_file
 from vastbuild.stats import RACY_NS, stat_key
@@ -40,9 +39,9 @@ def corrupt_files(folder: Path) -> int:
 
 
 def test_results_round_trip(store: BuildCache) -> None:
-    assert store.get_result("pack", "k") is None
-    store.put_result("pack", "k", b'{"a":1}')
-    assert store.get_result("pack", "k") == b'{"a":1}'
+    assert store.get_result("collect", "k") is None
+    store.put_result("collect", "k", b'{"a":1}')
+    assert store.get_result("collect", "k") == b'{"a":1}'
     big = b"x" * 100_000
     store.put_result("collect", "k", big)
     assert store.get_result("collect", "k") == big
@@ -55,24 +54,49 @@ def test_a_result_that_does_not_match_its_digest_is_dropped(store: BuildCache) -
     assert store.stats().entries["step results"] == 0
 
 
-def test_blobs_are_checked_while_copied(store: BuildCache) -> None:
+def put_blob(store: BuildCache, name: str, data: bytes) -> None:
+    with store.blobs.writer(name) as out:
+        out.write(data)
+
+
+def corrupt_blobs(store: BuildCache) -> int:
+    """Flip a byte in every blob (as a disk write would: its stat changes)."""
+    count = 0
+    for path, _ in store.blobs.files():
+        data = bytearray(Path(path).read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        Path(path).write_bytes(bytes(data))
+        count += 1
+    return count
+
+
+def test_a_blob_is_there_whole_or_not_at_all(store: BuildCache) -> None:
     payload = os.urandom(200_000)
-    store.put_blob("b", payload, hashlib.sha256(payload).hexdigest())
-    out = io.BytesIO()
-    assert store.copy_blob("b", out) == len(payload)
-    assert out.getvalue() == payload
-    corrupt_files(store.directory)
-    with pytest.raises(CorruptEntry):
-        store.copy_blob("b", io.BytesIO())
-    assert not store.has_blob("b")
-    with pytest.raises(KeyError):
-        store.copy_blob("b", io.BytesIO())
+    with pytest.raises(RuntimeError), store.blobs.writer("b") as out:
+        out.write(payload[:1000])
+        raise RuntimeError("interrupted mid-write")
+    assert store.blobs.key("b") is None
+    assert [p for p in store.blobs.folder.rglob("*") if p.is_file()] == []
+    put_blob(store, "b", payload)
+    key = store.blobs.key("b")
+    assert key is not None and key[0] == len(payload) and store.blobs.written_keys["b"] == key
 
 
-def test_small_blobs_are_checked_too(store: BuildCache) -> None:
-    store.put_blob("s", b"tiny", hashlib.sha256(b"other").hexdigest())
-    with pytest.raises(CorruptEntry):
-        store.copy_blob("s", io.BytesIO())
+def test_blobs_are_copied_into_place_and_checked_by_length(store: BuildCache,
+                                                         tmp_path: Path) -> None:
+    payload = os.urandom(200_000)
+    put_blob(store, "b", payload)
+    target = tmp_path / "out"
+    key = store.blobs.written_keys["b"]
+    with target.open("wb") as out:
+        out.write(b"head")
+        store.blobs.copy_into("b", key, out.fileno(), 4)
+    assert target.read_bytes() == b"head" + payload
+    corrupt_blobs(store)  # a write changes the stat the blob is trusted by
+    with target.open("r+b") as out, pytest.raises(KeyError):
+        store.blobs.copy_into("b", key, out.fileno(), 0)
+    with target.open("r+b") as out, pytest.raises(KeyError):
+        store.blobs.copy_into("missing", key, out.fileno(), 0)
 
 
 def test_generated_content_is_addressed_by_its_digest(store: BuildCache) -> None:
@@ -84,8 +108,7 @@ def test_generated_content_is_addressed_by_its_digest(store: BuildCache) -> None
 
 def test_stats_gc_and_clear(store: BuildCache) -> None:
     for i in range(20):
-        data = os.urandom(50_000)
-        store.put_blob(str(i), data, hashlib.sha256(data).hexdigest())
+        put_blob(store, f"{i:02d}", os.urandom(50_000))
     stats = store.stats()
     assert stats.entries["compressed chunks"] == 20 and stats.volume >= 1_000_000
     store.artifacts.mkdir()
@@ -96,7 +119,7 @@ def test_stats_gc_and_clear(store: BuildCache) -> None:
     evicted, deleted = store.gc(max_size=300_000)
     assert evicted >= 10 and deleted == 1
     assert store.stats().volume <= 300_000 and store.stats().artifacts == 1
-    store.put_result("pack", "k", b"{}")
+    store.put_result("collect", "k", b"{}")
     assert store.clear() >= 1
     assert store.stats().entries["compressed chunks"] == 0 and store.stats().artifacts == 0
 
@@ -158,7 +181,11 @@ def test_corrupt_cache_entries_are_rebuilt_never_used(tmp_path: Path) -> None:
     reference = {fmt: path.read_bytes() for fmt, path in first.artifacts.items()}
     for path in first.artifacts.values():
         path.unlink()
-    assert corrupt_files(cache) > 0
+    store = BuildCache(cache)
+    try:
+        assert corrupt_blobs(store) > 0
+    finally:
+        store.close()
     (second,) = build([d], cache_dir=cache, outdir=out)
     assert second.hash == first.hash
     assert {fmt: path.read_bytes() for fmt, path in second.artifacts.items()} == reference

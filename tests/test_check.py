@@ -393,7 +393,7 @@ def test_builtin_kinds_need_no_installation() -> None:
     """A checkout that is not installed has every built-in step kind: they are
     registered in code, not through entry points."""
     kinds = plugins.Registry().step_kinds()
-    assert list(kinds) == ["collect", "config", "pack", "compress", "assemble"]
+    assert list(kinds) == ["collect", "config", "compress", "assemble"]
 
 
 # --- values of single directives ------------------------------------------------------------

@@ -90,6 +90,9 @@ def test_build_format_and_urls(project: Path) -> None:
                  "https://api.example", "--json")
     (target,) = json.loads(result.stdout)["targets"]
     assert set(target["artifacts"]) == {"zst"} and not (project / "out" / "demo.tar.gz").exists()
+    assert target["deployment_config"] is None  # it describes a .tar.gz, which was not built
+    result = run(project, "build", "-o", "out", "--api-url", "https://api.example", "--json")
+    (target,) = json.loads(result.stdout)["targets"]
     assert "-e VAST_API_URL=https://api.example" in target["deployment_config"]["env"]
 
 
@@ -108,7 +111,7 @@ def test_graph_in_three_formats(project: Path) -> None:
     assert dot.startswith("digraph vastbuild {") and "->" in dot
     document = json.loads(run(project, "graph", "--format", "json").stdout)
     kinds = {node["kind"] for node in document["nodes"]}
-    assert kinds == {"config", "collect", "pack", "compress", "assemble"}
+    assert kinds == {"config", "collect", "compress", "assemble"}
     ids = {node["id"] for node in document["nodes"]}
     assert all(e["from"] in ids and e["to"] in ids for e in document["edges"])
 

@@ -9,13 +9,15 @@ Both describe each target by its content hash, its component hashes (what
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from vastbuild import wire
-from vastbuild.archive import LEVELS, ChunkInfo, compress_bytes, end_of_archive
+from vastbuild.archive import LEVELS, ChunkInfo, end_of_archive, tree_chunks
 from vastbuild.cache import BuildCache
 from vastbuild.canonical import JsonValue
 from vastbuild.errors import InvalidArgument, VastbuildError
@@ -29,9 +31,6 @@ from vastbuild.progress import Reporter
 from vastbuild.results import BuildResult, HashResult
 from vastbuild.steps.base import (
     ArtifactResult,
-    BlobResult,
-    ChunkResult,
-    ContentBuffer,
     StepContext,
     TreeResult,
     expect,
@@ -50,11 +49,20 @@ def _tree(outcomes: Mapping[str, StepOutcome], step: str) -> TreeResult:
     return expect(outcomes[step].result, TreeResult)
 
 
-def _describe(target: PlannedTarget, outcomes: Mapping[str, StepOutcome], api_url: str,
+def _chunks(target: PlannedTarget, outcomes: Mapping[str, StepOutcome],
+            mtime: int) -> list[ChunkInfo]:
+    """Every chunk of the target's tarball, in order (from the trees' results: nothing
+    is read)."""
+    return [info for tree in target.trees
+            for _, _, info in tree_chunks(_tree(outcomes, tree.step).members, mtime,
+                                          whole=tree.whole)]
+
+
+def _describe(target: PlannedTarget, outcomes: Mapping[str, StepOutcome],
+              chunks: Sequence[ChunkInfo], api_url: str,
               autoscaler_url: str) -> tuple[str, dict[str, str], dict[str, str]]:
     """The content hash, component hashes and manifest of a planned target."""
     d = target.deployment
-    chunks = [expect(outcomes[p].result, ChunkResult) for p in target.packs]
     members = {tree.step: _tree(outcomes, tree.step).members for tree in target.trees}
     by_role = {role: [(t.arcroot, members[t.step]) for t in target.trees if t.role == role]
                for role in ("code", "copy", "plugin")}
@@ -76,9 +84,7 @@ def _describe(target: PlannedTarget, outcomes: Mapping[str, StepOutcome], api_ur
         tag={"name": d.name, "tag": d.tag},
     )
     files = manifest(m for t in target.trees for m in members[t.step])
-    digest = content_hash(ChunkInfo(c.digest, c.size, c.hash_digest, c.hash_size)
-                          for c in chunks)
-    return digest, components, files
+    return content_hash(chunks), components, files
 
 
 def _executor(the_plan: BuildPlan, ctx: StepContext, jobs: int | None) -> Executor:
@@ -102,12 +108,20 @@ def _executor(the_plan: BuildPlan, ctx: StepContext, jobs: int | None) -> Execut
 
 
 def _wanted_for_hash(target: PlannedTarget) -> list[str]:
-    return [*target.packs, *(step for _, step in target.requirements)]
+    return [*(tree.step for tree in target.trees), *(step for _, step in target.requirements)]
+
+
+@contextmanager
+def _context(cache: BuildCache, reporter: Reporter, mtime: int,
+             formats: Sequence[str] = ()) -> Iterator[StepContext]:
+    """The context steps run in, with a pool as wide as the machine for their work."""
+    with ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="vastbuild-work") as pool:
+        yield StepContext(cache=cache, reporter=reporter, pool=pool, mtime=mtime,
+                          formats=tuple((fmt, LEVELS[fmt]) for fmt in formats))
 
 
 def _wanted_for_build(target: PlannedTarget) -> list[str]:
-    return [*target.assemble.values(), *target.compress["gz"],
-            *(step for _, step in target.requirements)]
+    return [*target.assemble.values(), *(step for _, step in target.requirements)]
 
 
 def hash_targets(models: Sequence[Deployment], *, cache: BuildCache, mtime: int,
@@ -118,13 +132,15 @@ def hash_targets(models: Sequence[Deployment], *, cache: BuildCache, mtime: int,
     compressing or writing anything but the cache, and the plan that gave them.
     Warm, it reads no source file."""
     the_plan = plan(models, cache_dir=cache.directory, mtime=mtime)
-    ctx = StepContext(cache=cache, reporter=Reporter(), content=ContentBuffer(0))
-    executor = _executor(the_plan, ctx, jobs)
-    outcomes = executor.run(i for t in the_plan.targets for i in _wanted_for_hash(t))
+    with _context(cache, Reporter(), mtime) as ctx:
+        executor = _executor(the_plan, ctx, jobs)
+        outcomes = executor.run(i for t in the_plan.targets for i in _wanted_for_hash(t))
     results = []
     for target in the_plan.targets:
         d = target.deployment
-        digest, components, files = _describe(target, outcomes, api_url, autoscaler_url)
+        digest, components, files = _describe(target, outcomes,
+                                              _chunks(target, outcomes, mtime), api_url,
+                                              autoscaler_url)
         cached, built = _counts(the_plan.graph, _wanted_for_hash(target), outcomes)
         results.append(HashResult(d.label, d.vastfile, d.name, d.tag, digest, components,
                                   files, cached, built))
@@ -138,8 +154,8 @@ def build_targets(models: Sequence[Deployment], *, cache: BuildCache, outdir: Pa
                   jobs: int | None = None) -> tuple[list[BuildResult], BuildPlan]:
     """Build each model's artifacts in ``formats`` into ``outdir`` (or, when None, a
     folder of the cache), with ``<name>.deployment.json`` (the registration body)
-    beside them in ``outdir``. The gzip chunks are always compressed: their size is
-    the registration's ``file_size``."""
+    beside them in ``outdir`` when ``gz`` is built (its length is the registration's
+    ``file_size``)."""
     formats = tuple(dict.fromkeys(formats))
     unknown = [f for f in formats if f not in LEVELS]
     if unknown or not formats:
@@ -147,37 +163,34 @@ def build_targets(models: Sequence[Deployment], *, cache: BuildCache, outdir: Pa
                               else "no artifact format", "use gz, zst or both",
                               setting="formats")
     the_plan = plan(models, cache_dir=cache.directory, outdir=outdir, formats=formats,
-                    compress=("gz",), mtime=mtime)
-    ctx = StepContext(cache=cache, reporter=reporter,
-                      content=ContentBuffer(len({"gz", *formats})))
-    executor = _executor(the_plan, ctx, jobs)
-    outcomes = executor.run(i for t in the_plan.targets for i in _wanted_for_build(t))
-    for index in ctx.outputs.values():
-        index.save(prune=False)
-    return [_build_result(target, the_plan, outcomes, outdir, api_url, autoscaler_url)
+                    mtime=mtime)
+    with _context(cache, reporter, mtime, formats) as ctx:
+        executor = _executor(the_plan, ctx, jobs)
+        outcomes = executor.run(i for t in the_plan.targets for i in _wanted_for_build(t))
+        for index in ctx.outputs.values():
+            index.save(prune=False)
+    return [_build_result(target, the_plan, outcomes, outdir, mtime, api_url, autoscaler_url)
             for target in the_plan.targets], the_plan
 
 
 def _build_result(target: PlannedTarget, the_plan: BuildPlan,
-                  outcomes: Mapping[str, StepOutcome], outdir: Path | None, api_url: str,
-                  autoscaler_url: str) -> BuildResult:
+                  outcomes: Mapping[str, StepOutcome], outdir: Path | None, mtime: int,
+                  api_url: str, autoscaler_url: str) -> BuildResult:
     d = target.deployment
-    digest, components, files = _describe(target, outcomes, api_url, autoscaler_url)
-    tar_size = sum(expect(outcomes[p].result, ChunkResult).size for p in target.packs)
-    tail = end_of_archive(tar_size)
-    gz_size = sum(expect(outcomes[c].result, BlobResult).length
-                  for c in target.compress["gz"]) + \
-        compress_bytes("gz", LEVELS["gz"], tail, io.BytesIO()).written
-    sizes = {"tar": tar_size + len(tail), "gz": gz_size}
+    chunks = _chunks(target, outcomes, mtime)
+    digest, components, files = _describe(target, outcomes, chunks, api_url, autoscaler_url)
+    tar_size = sum(info.size for info in chunks)
+    sizes = {"tar": tar_size + len(end_of_archive(tar_size))}
     artifacts = {}
     for fmt, step in target.assemble.items():
         artifact = expect(outcomes[step].result, ArtifactResult)
         artifacts[fmt] = Path(artifact.path)
         sizes[fmt] = artifact.length
-    config = wire.deployment_config(d, file_hash=digest, file_size=gz_size, api_url=api_url,
-                                    autoscaler_url=autoscaler_url)
-    path = None
-    if outdir is not None:
+    path = config = None
+    if "gz" in sizes:  # the registration describes the .tar.gz Vast's workers take
+        config = wire.deployment_config(d, file_hash=digest, file_size=sizes["gz"],
+                                        api_url=api_url, autoscaler_url=autoscaler_url)
+    if outdir is not None and config is not None:
         path = outdir / f"{d.name}.deployment.json"
         try:
             write_if_changed(path, (json.dumps(config, indent=2) + "\n").encode())

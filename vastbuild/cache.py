@@ -1,6 +1,9 @@
 """The local build cache: step results, compressed chunks, generated files and file indexes.
 
-One diskcache store per cache folder. diskcache writes a value's file first and
+Compressed chunks are files of their own (:class:`BlobStore`), named by what
+made them, so that an artifact is assembled from them by the kernel
+(``copy_file_range``) without passing through Python. Everything else lives in
+one diskcache store per cache folder. diskcache writes a value's file first and
 commits its row after, in SQLite, so a killed build leaves no entry a later
 build would trust, and two vastbuild processes can share the folder. Every
 value is stored with the SHA-256 of its bytes and checked when it is read: an
@@ -14,21 +17,28 @@ folder (a full disk, a damaged page found later, no permission) is a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
+import os
 import pickle
 import shutil
 import sqlite3
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from vastbuild.stats import StatKey, stat_key
+
 #: the store's own layout version: a new layout gets a new folder beside the old
 STORE_FOLDER = "store-v1"
+BLOBS_FOLDER = "blobs-v1"
 ARTIFACTS_FOLDER = "artifacts"
 #: values from this size on are stored as files (diskcache's own threshold)
 LARGE_VALUE = 1 << 15
@@ -40,17 +50,138 @@ ARTIFACT_MAX_AGE = 7 * 24 * 3600
 
 
 
-_KINDS = {"step": "step results", "blob": "compressed chunks", "cas": "generated files",
-          "files": "file indexes"}
+_KINDS = {"step": "step results", "cas": "generated files", "files": "file indexes"}
+BLOBS_LABEL = "compressed chunks"
 
 
-class CorruptEntry(Exception):
-    """A cache entry whose bytes do not match the digest stored with them; it has
-    been deleted (raised while streaming, when the caller already used part of it)."""
+@contextmanager
+def _reporting(directory: Path) -> Iterator[None]:
+    """Turn a failure of the folder or its database into an error that says what to do."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        from vastbuild.errors import VastbuildError
 
-    def __init__(self, key: str):
-        super().__init__(key)
-        self.key = key
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise VastbuildError(
+            f"cannot use the cache folder {directory}: {reason}",
+            "free some space, or delete the folder (it holds nothing that cannot be "
+            "rebuilt), or use another cache folder", setting="cache_dir") from None
+
+
+class BlobStore:
+    """Compressed chunks as files, each named by the key that made it.
+
+    A blob's bytes are a function of its name (its chunk's digest, the format, the
+    level, the compressor's version). It is written to a temporary file and renamed
+    into place, never seen half written, and from then on trusted by the stat it
+    had when it was written (as sources are trusted by their stat): a blob whose
+    stat changed (overwritten, damaged by a write) or that vanished (evicted by a
+    concurrent ``cache gc``) is never used, and its chunk is compressed again.
+    Eviction goes by the time a blob was written, oldest first, as diskcache's own
+    (recording each use would change the stat blobs are trusted by).
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        #: bytes this process wrote (a reason to see whether the store outgrew its limit)
+        self.written = 0
+        #: the stat of each blob this process wrote
+        self.written_keys: dict[str, StatKey] = {}
+        self._lock = threading.Lock()
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.folder, name[:2], name)
+
+    def key(self, name: str) -> StatKey | None:
+        """The blob's stat, or None when it is not there."""
+        try:
+            return stat_key(os.stat(self.path(name)))
+        except FileNotFoundError:
+            return None
+
+    @contextmanager
+    def writer(self, name: str) -> Iterator[BinaryIO]:
+        """A file to write the blob ``name`` into; it is the blob once the ``with`` block
+        ends without an error, and nothing otherwise."""
+        target = self.path(name)
+        with _reporting(self.folder):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".")
+        try:
+            with _reporting(self.folder):  # a write that fails is the cache folder's
+                with os.fdopen(handle, "wb") as stream:
+                    yield stream
+                    written = stream.tell()
+                os.replace(temporary, target)
+                key = stat_key(os.stat(target))
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        with self._lock:
+            self.written += written
+            self.written_keys[name] = key
+
+    def copy_into(self, name: str, key: StatKey, fd: int, offset: int) -> None:
+        """Write the blob ``name`` into the file ``fd`` at ``offset``, in the kernel where
+        it can. :class:`KeyError` unless the blob is there with the stat ``key``."""
+        try:
+            source = os.open(self.path(name), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise KeyError(name) from None
+        try:
+            st = os.fstat(source)
+            if stat_key(st) != key:
+                raise KeyError(name)
+            length = st.st_size
+            copied = 0
+            while copied < length:
+                done = _copy_range(source, fd, length - copied, copied, offset + copied)
+                if done <= 0:
+                    raise KeyError(name)  # shorter than it said: gone while copied
+                copied += done
+        finally:
+            os.close(source)
+
+    def files(self) -> list[tuple[str, os.stat_result]]:
+        """Every blob with its stat."""
+        found = []
+        if self.folder.is_dir():
+            for entry in os.scandir(self.folder):
+                if entry.is_dir(follow_symlinks=False):
+                    for blob in os.scandir(entry.path):
+                        if not blob.name.startswith("."):
+                            found.append((blob.path, blob.stat(follow_symlinks=False)))
+        return found
+
+    def cull(self, limit: int) -> int:
+        """Delete the blobs written longest ago until they take at most ``limit`` bytes;
+        how many were deleted."""
+        blobs = sorted(self.files(), key=lambda found: found[1].st_mtime)
+        total = sum(st.st_size for _, st in blobs)
+        deleted = 0
+        for path, st in blobs:
+            if total <= limit:
+                break
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            total -= st.st_size
+            deleted += 1
+        return deleted
+
+
+def _copy_range(source: int, target: int, count: int, at: int, to: int) -> int:
+    """Copy ``count`` bytes from ``source`` at ``at`` to ``target`` at ``to``; how many
+    were copied. The kernel copies where it can (no read into user space at all)."""
+    try:
+        return os.copy_file_range(source, target, count, at, to)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+    data = os.pread(source, min(count, 1 << 20), at)
+    return os.pwrite(target, data, to) if data else 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +200,7 @@ class BuildCache:
     def __init__(self, directory: Path):
         self.directory = directory
         self.artifacts = directory / ARTIFACTS_FOLDER
+        self.blobs = BlobStore(directory / BLOBS_FOLDER)
         with self._reporting():
             directory.mkdir(parents=True, exist_ok=True)
             try:
@@ -88,22 +220,18 @@ class BuildCache:
                                eviction_policy="least-recently-stored",
                                size_limit=DEFAULT_SIZE_LIMIT)
 
-    @contextmanager
-    def _reporting(self) -> Iterator[None]:
-        """Turn a failure of the folder or its database into an error that says what to do."""
-        try:
-            yield
-        except (OSError, sqlite3.Error) as exc:
-            from vastbuild.errors import VastbuildError
-
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise VastbuildError(
-                f"cannot use the cache folder {self.directory}: {reason}",
-                "free some space, or delete the folder (it holds nothing that cannot be "
-                "rebuilt), or use another cache folder", setting="cache_dir") from None
+    def _reporting(self) -> AbstractContextManager[None]:
+        return _reporting(self.directory)
 
     def close(self) -> None:
-        self._cache.close()
+        """Close the store; when this process wrote compressed chunks, cull them back to
+        the store's limit (what diskcache does for its own entries as it goes)."""
+        try:
+            if self.blobs.written:
+                with self._reporting():
+                    self.blobs.cull(max(0, DEFAULT_SIZE_LIMIT - self._cache.volume()))
+        finally:
+            self._cache.close()
 
     # -- small values, checked on read -------------------------------------------------
 
@@ -166,66 +294,20 @@ class BuildCache:
     def put_index(self, root: str, index: object) -> None:
         self._set(_index_key(root), pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
 
-    # -- blobs: compressed chunks, possibly large, streamed --------------------------
-
-    def has_blob(self, name: str) -> bool:
-        with self._reporting():
-            return f"blob:{name}" in self._cache
-
-    def put_blob(self, name: str, source: BinaryIO | bytes, digest: str) -> None:
-        """Store a compressed chunk with the SHA-256 of its bytes (``source`` is a
-        buffer, or a file object positioned at its start)."""
-        if isinstance(source, bytes):
-            self._set(f"blob:{name}", source, digest)
-        else:
-            with self._reporting():
-                self._cache.set(f"blob:{name}", source, read=True, tag=digest)
-
-    def drop_blob(self, name: str) -> None:
-        with self._reporting():
-            self._cache.delete(f"blob:{name}")
-
-    def copy_blob(self, name: str, out: BinaryIO, hasher: hashlib._Hash | None = None) -> int:
-        """Append the blob to ``out`` and return its length. Raises :class:`KeyError`
-        when it is missing and :class:`CorruptEntry` (after deleting it) when its
-        bytes do not match their digest. A failure to write ``out`` is the caller's
-        OSError; a failure to read the cache is reported as the cache's."""
-        with self._reporting():
-            found = self._cache.get(f"blob:{name}", default=None, read=True, tag=True)
-        handle, digest = found if found else (None, None)
-        if handle is None:
-            raise KeyError(name)
-        if isinstance(handle, bytes):  # small values live in SQLite, not in a file
-            handle = io.BytesIO(handle)
-        check = hashlib.sha256()
-        length = 0
-        with handle:
-            while True:
-                with self._reporting():
-                    piece = handle.read(1 << 20)
-                if not piece:
-                    break
-                check.update(piece)
-                if hasher is not None:
-                    hasher.update(piece)
-                out.write(piece)
-                length += len(piece)
-        if check.hexdigest() != digest:
-            self.drop_blob(name)
-            raise CorruptEntry(name)
-        return length
-
     # -- housekeeping ------------------------------------------------------------------
 
     def stats(self) -> CacheStats:
-        entries = {label: 0 for label in _KINDS.values()}
+        entries = {label: 0 for label in [*_KINDS.values(), BLOBS_LABEL]}
         with self._reporting():
             for key in self._cache.iterkeys():
                 label = _KINDS.get(str(key).split(":", 1)[0])
                 if label:
                     entries[label] += 1
+            blobs = self.blobs.files()
+            entries[BLOBS_LABEL] = len(blobs)
             files = list(self._artifact_files())
-            return CacheStats(self.directory, entries, self._cache.volume(),
+            return CacheStats(self.directory, entries,
+                              self._cache.volume() + sum(st.st_size for _, st in blobs),
                               int(self._cache.size_limit), len(files),
                               sum(f.stat().st_size for f in files))
 
@@ -244,6 +326,8 @@ class BuildCache:
             evicted += self._cache.cull()
             if max_size is not None:
                 self._cache.reset("size_limit", DEFAULT_SIZE_LIMIT)
+            limit = DEFAULT_SIZE_LIMIT if max_size is None else max_size
+            evicted += self.blobs.cull(max(0, limit - self._cache.volume()))
         deleted = 0
         now = time.time()
         for path in self._artifact_files():
@@ -265,8 +349,10 @@ class BuildCache:
                 self._cache.close()
                 shutil.rmtree(self.directory / STORE_FOLDER)
                 self._cache, count = self._open(), 0
-        if self.artifacts.is_dir():
-            shutil.rmtree(self.artifacts, ignore_errors=True)
+        count += len(self.blobs.files())
+        for folder in (self.artifacts, self.blobs.folder):
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
         return int(count)
 
 

@@ -185,15 +185,16 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: B
     outcomes = []
     for model, built in zip(models, results, strict=True):
         target_started = time.monotonic()
-        desired = snapshot(model, file_hash=built.hash, config=built.deployment_config,
+        config = built.deployment_config
+        assert config is not None  # built with gz, which the registration describes
+        desired = snapshot(model, file_hash=built.hash, config=config,
                            components=built.components, manifest=built.manifest)
         predicted = plan_target(reader, built.label, desired, cache_dir=cache_dir,
                                 api_url=api_url)
         decision = predicted.decision
         say(f"{built.label}: Tier {decision.tier} ({decision.action}) predicted")
         if dry_run:
-            outcomes.append(_dry_outcome(predicted, built.deployment_config,
-                                         built.artifacts["gz"],
+            outcomes.append(_dry_outcome(predicted, config, built.artifacts["gz"],
                                          time.monotonic() - target_started))
             continue
         outcome = _deploy_one(client, predicted, built.artifacts["gz"], cache_dir=cache_dir,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from vastbuild.cache import BuildCache
@@ -55,9 +56,13 @@ class FileIndex:
             return entry[1]
         return None
 
-    def remember(self, rel: str, key: StatKey, digest: FileDigest, scanned_ns: int) -> None:
+    def remember(self, rel: str, key: StatKey, digest: FileDigest,
+                 scanned_ns: int | None) -> None:
+        """Remember ``rel``'s digest by its stat ``key``, unless the file was modified too
+        close to ``scanned_ns`` for its stat to vouch for it (``None``: a file vastbuild
+        just wrote itself, which only a writer racing vastbuild could change unseen)."""
         self._seen.add(rel)
-        if is_racy(key, scanned_ns):
+        if scanned_ns is not None and is_racy(key, scanned_ns):
             if self._entries.pop(rel, None) is not None:
                 self._changed = True
             return
@@ -74,15 +79,10 @@ class FileIndex:
             self._cache.put_index(self.root, self._entries)
 
 
-def read_file(path: str, key: StatKey, keep: bool) -> tuple[str, bytes | None]:
-    """Read and hash the regular file ``path`` whose lstat was ``key``; return its
-    SHA-256 and, when ``keep``, its bytes. One read serves both.
-
-    Raises :class:`FileChanged` when the file is not what the scan saw (changed,
-    replaced, vanished) and a :class:`VastbuildError` when it cannot be read.
-    """
+def _open(path: str) -> int:
+    """A file descriptor of the regular file ``path`` (never following a last link)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
+        return os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
     except FileNotFoundError:
         raise FileChanged(f"{path} vanished during the build",
                           "run the build again once nothing is writing to the tree") from None
@@ -92,22 +92,55 @@ def read_file(path: str, key: StatKey, keep: bool) -> tuple[str, bytes | None]:
     except OSError as exc:
         raise FileChanged(f"cannot read {path}: {exc.strerror or exc}",
                           "run the build again once nothing is writing to the tree") from None
-    with os.fdopen(fd, "rb", buffering=0) as handle:
+
+
+def file_pieces(path: str, key: StatKey, sha256: str | None = None) -> Iterator[bytes]:
+    """The bytes of the regular file ``path`` whose lstat was ``key``, in pieces of at
+    most :data:`READ_BLOCK` (a small file in one piece). The stat is checked before
+    and after, so the bytes are the ones the stat vouches for; ``sha256``, when
+    given, is checked too (for a file modified too recently for its stat to vouch for
+    it). Raises :class:`FileChanged` when the file is not what was scanned,
+    :class:`VastbuildError` when it cannot be read."""
+    fd = _open(path)
+    try:
         if stat_key(os.fstat(fd)) != key:
             raise _changed(path)
-        h = hashlib.sha256()
-        pieces: list[bytes] = []
+        h = hashlib.sha256() if sha256 is not None else None
+        left = key[0]
         try:
-            while piece := handle.read(READ_BLOCK):
-                h.update(piece)
-                if keep:
-                    pieces.append(piece)
+            while left:
+                # one read for a small file; the extra byte proves its end
+                piece = os.read(fd, left + 1 if left <= READ_BLOCK else READ_BLOCK)
+                if not piece or len(piece) > left:
+                    raise _changed(path)
+                left -= len(piece)
+                if h is not None:
+                    h.update(piece)
+                yield piece
+            extra = os.read(fd, 1) if key[0] > READ_BLOCK or not key[0] else b""
         except OSError as exc:
             raise VastbuildError(f"cannot read {path}: {exc.strerror or exc}",
                                  "check the file, or exclude it in .vastignore") from None
-        if stat_key(os.fstat(fd)) != key:
+        if extra or stat_key(os.fstat(fd)) != key or (h is not None and h.hexdigest() != sha256):
             raise _changed(path)
-    return h.hexdigest(), (b"".join(pieces) if keep else None)
+    finally:
+        os.close(fd)
+
+
+def read_file(path: str, key: StatKey, keep: bool) -> tuple[str, bytes | None]:
+    """Read and hash the regular file ``path`` whose lstat was ``key``; return its
+    SHA-256 and, when ``keep``, its bytes. One read serves both."""
+    pieces = list(file_pieces(path, key)) if key[0] <= READ_BLOCK else None
+    if pieces is not None:  # small: hashed in one call, kept at no cost
+        data = pieces[0] if pieces else b""
+        return hashlib.sha256(data).hexdigest(), data if keep else None
+    h = hashlib.sha256()
+    kept: list[bytes] = []
+    for piece in file_pieces(path, key):
+        h.update(piece)
+        if keep:
+            kept.append(piece)
+    return h.hexdigest(), (b"".join(kept) if keep else None)
 
 
 def _changed(path: str) -> FileChanged:

@@ -19,7 +19,7 @@ from vastbuild.archive import ChunkInfo, Member, end_of_archive
 from vastbuild.canonical import JsonValue, canonical_json
 
 #: domain tags: bump when a definition changes, so old and new hashes never meet
-CONTENT_TAG = b"vastbuild content hash v1\n"
+CONTENT_TAG = b"vastbuild content hash v2\n"
 COMPONENT_TAG = b"vastbuild component v1\n"
 
 #: the comment the vastai SDK's users mark "do not redeploy for this line" with
@@ -69,12 +69,12 @@ def filter_ignored_lines(data: bytes) -> bytes:
 def manifest_entry(member: Member) -> str:
     """How the per-file manifest spells a member, as the content hash sees it:
     ``file 0644 <sha256>``, ``dir 0755``, ``symlink <target>``."""
-    view = member.hash_view()
-    if view.type == "file":
-        return f"file {view.mode:04o} {view.sha256}"
-    if view.type == "dir":
-        return f"dir {view.mode:04o}"
-    return f"symlink {view.linkname}"
+    if member.type == "file":
+        sha = member.sha256 if member.hash_sha256 is None else member.hash_sha256
+        return f"file {member.mode:04o} {sha}"
+    if member.type == "dir":
+        return f"dir {member.mode:04o}"
+    return f"symlink {member.linkname}"
 
 
 def manifest(members: Iterable[Member]) -> dict[str, str]:

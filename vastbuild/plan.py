@@ -3,10 +3,10 @@
 For each target: a ``config`` step (./config.json), a ``collect`` step per
 source tree (CODE, each COPY, each ``PIP -r`` file), one source step per
 plugin contribution, then the archive in order — config.json, the deployment
-module or package, each COPY at its destination, plugin files — cut into
-chunks, each chunk a ``pack`` step and a ``compress`` step per format, and an
-``assemble`` step per artifact. Planning stats every source file (the chunk
-cuts and the collect keys need the listing) and reads none.
+module or package, each COPY at its destination, plugin files — a
+``compress`` step per tree and format (which cuts the tree into chunks), and an
+``assemble`` step per artifact. Planning stats every source file (the collect
+keys need the listing) and reads none.
 
 Planning also proves that no two members of an archive take one path on the
 worker (:class:`~vastbuild.archive.ArchivePaths`): CODE's and the COPYs' members
@@ -24,15 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vastbuild import wire
-from vastbuild.archive import (
-    LEVELS,
-    SUFFIXES,
-    ArchivePaths,
-    Member,
-    Origin,
-    arcname_join,
-    plan_chunks,
-)
+from vastbuild.archive import LEVELS, SUFFIXES, ArchivePaths, Origin, arcname_join
 from vastbuild.canonical import JsonValue
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.graph import BuildGraph
@@ -51,22 +43,14 @@ CONFIG_ORIGIN = Origin("config", "the config.json vastbuild writes for the worke
 
 
 @dataclass(frozen=True)
-class PlannedChunk:
-    """One chunk of a tree: its pack step and the slice of the tree's members it holds."""
-
-    pack: str
-    start: int
-    stop: int | None
-
-
-@dataclass(frozen=True)
 class PlannedTree:
-    """One source tree of a target, in archive order, and its chunks."""
+    """One source tree of a target, in archive order: the step whose result it is, and
+    whether it travels as one chunk (generated files) or cut by name."""
 
-    role: str  # config, code, copy, plugin, requirements
+    role: str  # config, code, copy, plugin, requirements (which does not travel)
     arcroot: str
     step: str
-    chunks: tuple[PlannedChunk, ...]
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +59,7 @@ class PlannedTarget:
 
     deployment: Deployment
     config: bytes
+    #: the trees that travel, in archive order
     trees: tuple[PlannedTree, ...]
     #: (requirements file, its collect step)
     requirements: tuple[tuple[Path, str], ...]
@@ -88,10 +73,6 @@ class PlannedTarget:
     compress: Mapping[str, tuple[str, ...]]
     #: format -> the assemble step of the artifact
     assemble: Mapping[str, str]
-
-    @property
-    def packs(self) -> list[str]:
-        return [chunk.pack for tree in self.trees for chunk in tree.chunks]
 
     @property
     def plugin_steps(self) -> list[str]:
@@ -162,19 +143,15 @@ class _Planner:
                 files = [os.fspath(p) for p in kind.input_files(step)]
                 inputs.extend(files)
                 stats.extend(stat_paths(files))
-                trees.append(self._chunk(step.id, "plugin", kind.name, [(0, None)]))
+                trees.append(PlannedTree("plugin", kind.name, step.id, whole=True))
 
         compressed: dict[str, tuple[str, ...]] = {}
         for fmt in dict.fromkeys([*compress, *formats]):
-            ids = []
-            for tree in trees:
-                for chunk in tree.chunks:
-                    ids.append(self.graph.add(
-                        "compress", {"format": fmt, "level": LEVELS[fmt], "start": chunk.start,
-                                     "stop": chunk.stop, "mtime": self.mtime},
-                        (chunk.pack, tree.step),
-                        label=f"{fmt} {self.graph.step(chunk.pack).label}").id)
-            compressed[fmt] = tuple(ids)
+            compressed[fmt] = tuple(self.graph.add(
+                "compress", {"format": fmt, "level": LEVELS[fmt], "mtime": self.mtime,
+                             "whole": tree.whole},
+                (tree.step,), label=f"{fmt} {self.graph.step(tree.step).label}").id
+                for tree in trees)
         assembled: dict[str, str] = {}
         for fmt in formats:
             folder: str
@@ -196,16 +173,16 @@ class _Planner:
 
     def _config(self, config: bytes) -> PlannedTree:
         step = self.graph.add("config", {"json": config.decode("utf-8")}, label="./config.json")
-        return self._chunk(step.id, "config", "./config.json", [(0, 1)])
+        return PlannedTree("config", CONFIG_ARCNAME, step.id, whole=True)
 
     def _collect(self, role: str, src: Path, arcroot: str, filter_python: bool,
                  rules: IgnoreRules | None, exclude: set[str], inputs: list[str],
                  where: str, paths: ArchivePaths | None = None,
                  origin: Origin | None = None) -> PlannedTree:
         """The collect step of one tree; with ``paths`` (a tree that travels), its
-        members are recorded there, folders already in the archive are left out of
-        the tree, and the tree is cut into chunks. ``where`` is the directive that
-        reads the tree (``path:line:col``), which an error in the tree names."""
+        members are recorded there and folders already in the archive are left out of
+        the tree. ``where`` is the directive that reads the tree (``path:line:col``),
+        which an error in the tree names."""
         root = os.fspath(src)
         if os.path.realpath(self.cache_dir) == os.path.realpath(root):
             raise InvalidArgument(
@@ -240,33 +217,14 @@ class _Planner:
             "exclude": list(inside), "skip": skip}
         if paths is None:
             step = self.graph.add("collect", params, label=f"{role} {arcroot}", attachment=scan)
-            return PlannedTree(role, arcroot, step.id, ())
+            return PlannedTree(role, arcroot, step.id)
         assert origin is not None
-        members = []
         for e in scan.entries:
-            if not travels(e, arcroot):
-                continue
-            name = arcname_join(arcroot, e.rel)
-            if paths.add(name, e.type, origin, e.rel):
-                members.append(Member(name, e.type, e.mode,
-                                      e.key[0] if e.type == "file" and e.key else 0))
-            else:
+            if travels(e, arcroot) and not paths.add(arcname_join(arcroot, e.rel), e.type,
+                                                     origin, e.rel):
                 skip.append(e.rel)
         step = self.graph.add("collect", params, label=f"{role} {arcroot}", attachment=scan)
-        return self._chunk(step.id, role, arcroot, plan_chunks(members), members)
-
-    def _chunk(self, source: str, role: str, arcroot: str,
-               ranges: Sequence[tuple[int, int | None]],
-               members: Sequence[Member] = ()) -> PlannedTree:
-        chunks = []
-        for start, stop in ranges:
-            first = members[start].name if members else arcroot
-            count = f" +{stop - start - 1}" if members and stop is not None and stop - start > 1 \
-                else ""
-            pack = self.graph.add("pack", {"start": start, "stop": stop, "mtime": self.mtime},
-                                  (source,), label=f"{first}{count}")
-            chunks.append(PlannedChunk(pack.id, start, stop))
-        return PlannedTree(role, arcroot, source, tuple(chunks))
+        return PlannedTree(role, arcroot, step.id)
 
 
 def _would_travel(folder: Path, root: str, rules: IgnoreRules | None) -> bool:

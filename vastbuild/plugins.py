@@ -55,13 +55,12 @@ def builtin_step_kinds() -> tuple[StepKind, ...]:
     from vastbuild.steps.collect import Collect
     from vastbuild.steps.compress import Compress
     from vastbuild.steps.config import Config
-    from vastbuild.steps.pack import Pack
 
-    return (Collect(), Config(), Pack(), Compress(), Assemble())
+    return (Collect(), Config(), Compress(), Assemble())
 
 
 #: the names of vastbuild's own step kinds (the registry checks it against the kinds)
-BUILTIN_STEP_NAMES = ("collect", "config", "pack", "compress", "assemble")
+BUILTIN_STEP_NAMES = ("collect", "config", "compress", "assemble")
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ class BuildResult(HashResult):
 
     artifacts: dict[str, Path]
     sizes: dict[str, int]
-    deployment_config: dict[str, JsonValue]
+    #: the registration body, when the .tar.gz it describes was built
+    deployment_config: dict[str, JsonValue] | None
     #: where the registration body was written (None: built into the cache only)
     deployment_json: Path | None = None
 
@@ -78,7 +79,8 @@ def hash_from_record(record: Record) -> HashResult:
 def build_from_record(record: Record) -> BuildResult:
     base = hash_from_record(record)
     artifacts, sizes, config = record["artifacts"], record["sizes"], record["deployment_config"]
-    assert isinstance(artifacts, dict) and isinstance(sizes, dict) and isinstance(config, dict)
+    assert isinstance(artifacts, dict) and isinstance(sizes, dict)
+    assert config is None or isinstance(config, dict)
     written = record["deployment_json"]
     return BuildResult(
         label=base.label, vastfile=base.vastfile, name=base.name, tag=base.tag,

@@ -3,14 +3,14 @@
 The protocol every kind implements, the results steps pass along and the
 helpers a plugin's kind uses are in :mod:`vastbuild.steps.base`, re-exported
 here for plugins. vastbuild's own kinds are the other modules of this package
-(collect, config, pack, compress, assemble), registered in
+(collect, config, compress, assemble), registered in
 :mod:`vastbuild.plugins` the way a plugin's are.
 """
 
 from vastbuild.steps.base import (
     ArtifactResult,
-    BlobResult,
-    ChunkResult,
+    ChunkBlob,
+    CompressedTree,
     Params,
     SourceKind,
     StepContext,
@@ -23,6 +23,6 @@ from vastbuild.steps.base import (
 )
 
 __all__ = [
-    "ArtifactResult", "BlobResult", "ChunkResult", "Params", "SourceKind", "StepContext",
+    "ArtifactResult", "ChunkBlob", "CompressedTree", "Params", "SourceKind", "StepContext",
     "StepKind", "StepKindBase", "StepResult", "TreeResult", "expect", "generated_tree",
 ]

@@ -20,8 +20,8 @@ gives the optional hooks their defaults, so a kind writes only what differs:
   none).
 
 Results are frozen dataclasses with a JSON round trip, because the cache keeps
-them as JSON: :class:`TreeResult` (a source tree's members), :class:`ChunkResult`
-(a chunk's identity), :class:`BlobResult` (a compressed chunk in the cache),
+them as JSON: :class:`TreeResult` (a source tree's members),
+:class:`CompressedTree` (a tree's chunks compressed, in the cache's blobs),
 :class:`ArtifactResult` (a file written for the user).
 """
 
@@ -30,12 +30,15 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from vastbuild.archive import Member, normal_mode
 from vastbuild.canonical import JsonValue, canonical_json
+from vastbuild.stats import StatKey
 
 if TYPE_CHECKING:
     from vastbuild.cache import BuildCache
@@ -43,9 +46,6 @@ if TYPE_CHECKING:
     from vastbuild.graph import Step
     from vastbuild.model import Deployment
     from vastbuild.progress import Reporter
-
-#: bytes of file content held in memory between hashing and tarring in one build
-CONTENT_BUDGET = 256 << 20
 
 Params = Mapping[str, JsonValue]
 
@@ -83,92 +83,117 @@ def _object(value: JsonValue) -> dict[str, JsonValue]:
 
 @dataclass(frozen=True)
 class TreeResult(StepResult):
-    """A source tree: its members in archive order and, for each file read from
-    disk, its path relative to ``root`` (``None`` for folders, links and
-    generated files, whose bytes the cache holds by digest)."""
+    """A source tree: its members in archive order and, for each file read from disk,
+    its path relative to ``root`` and the stat it was hashed with (``None`` for
+    folders, links and generated files, whose bytes the cache holds by digest)."""
 
     root: str | None
     members: tuple[Member, ...]
     rels: tuple[str | None, ...]
+    keys: tuple[StatKey | None, ...]
 
     def to_json(self) -> JsonValue:
         return {"root": self.root, "members": [m.to_json() for m in self.members],
-                "rels": list(self.rels)}
+                "rels": list(self.rels), "keys": [None if k is None else list(k)
+                                                  for k in self.keys]}
 
     @classmethod
     def from_json(cls, value: JsonValue) -> TreeResult:
         doc = _object(value)
         try:
-            root, rows, rels = doc["root"], doc["members"], doc["rels"]
-            if not isinstance(rows, list) or not isinstance(rels, list):
-                raise MalformedResult("members and rels are lists")
+            root, rows, rels, keys = doc["root"], doc["members"], doc["rels"], doc["keys"]
+            if not isinstance(rows, list) or not isinstance(rels, list) \
+                    or not isinstance(keys, list):
+                raise MalformedResult("members, rels and keys are lists")
             members = tuple(Member.from_json(row) for row in rows)
+            stat_keys = tuple(_stat_key(key) for key in keys)
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResult(str(exc)) from None
-        if (root is not None and not isinstance(root, str)) or len(rels) != len(members) \
+        if (root is not None and not isinstance(root, str)) \
+                or not len(rels) == len(members) == len(stat_keys) \
                 or not all(rel is None or isinstance(rel, str) for rel in rels):
             raise MalformedResult("root and rels are strings")
-        return cls(root, members, tuple(rel if isinstance(rel, str) else None for rel in rels))
+        return cls(root, members, tuple(rel if isinstance(rel, str) else None for rel in rels),
+                   stat_keys)
+
+    def path(self, index: int) -> str | None:
+        """The file behind member ``index``, or None for a generated one."""
+        rel = self.rels[index]
+        if rel is None or self.root is None:
+            return None
+        return os.path.join(self.root, rel) if rel else self.root
+
+
+def _stat_key(value: JsonValue) -> StatKey | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 5 or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError("a stat key is five whole numbers")
+    size, mtime, ctime, inode, mode = (int(v) for v in value if isinstance(v, int))
+    return (size, mtime, ctime, inode, mode)
 
 
 @dataclass(frozen=True)
-class ChunkResult(StepResult):
-    """A chunk's identity: the digest and length of its uncompressed bytes, the same
-    as the content hash sees them (``hash_*``), and how many members it holds."""
+class ChunkBlob:
+    """One compressed chunk of a tree: the blob holding it, the blob's stat when it was
+    written (its length first), and the length of the chunk's uncompressed tar bytes."""
 
-    digest: str
+    name: str
+    key: StatKey
     size: int
-    hash_digest: str
-    hash_size: int
-    count: int
 
-    def to_json(self) -> JsonValue:
-        return {"digest": self.digest, "size": self.size, "hash_digest": self.hash_digest,
-                "hash_size": self.hash_size, "count": self.count}
-
-    @classmethod
-    def from_json(cls, value: JsonValue) -> ChunkResult:
-        doc = _object(value)
-        return cls(_str(doc, "digest"), _int(doc, "size"), _str(doc, "hash_digest"),
-                   _int(doc, "hash_size"), _int(doc, "count"))
+    @property
+    def length(self) -> int:
+        return self.key[0]
 
 
 @dataclass(frozen=True)
-class BlobResult(StepResult):
-    """A compressed chunk in the cache: its blob's name, the SHA-256 and length of
-    the compressed bytes, and the length of the uncompressed chunk."""
+class CompressedTree(StepResult):
+    """A tree's chunks compressed in one format, in archive order."""
 
-    blob: str
-    sha256: str
-    length: int
-    size: int
+    chunks: tuple[ChunkBlob, ...]
 
     def to_json(self) -> JsonValue:
-        return {"blob": self.blob, "sha256": self.sha256, "length": self.length,
-                "size": self.size}
+        return [[c.name, list(c.key), c.size] for c in self.chunks]
 
     @classmethod
-    def from_json(cls, value: JsonValue) -> BlobResult:
-        doc = _object(value)
-        return cls(_str(doc, "blob"), _str(doc, "sha256"), _int(doc, "length"),
-                   _int(doc, "size"))
+    def from_json(cls, value: JsonValue) -> CompressedTree:
+        if not isinstance(value, list):
+            raise MalformedResult("not a list")
+        chunks = []
+        for row in value:
+            if not isinstance(row, list) or len(row) != 3:
+                raise MalformedResult("a chunk is [name, stat, size]")
+            name, key, size = row
+            if not isinstance(name, str) or not isinstance(size, int):
+                raise MalformedResult("a chunk is [name, stat, size]")
+            try:
+                blob_key = _stat_key(key)
+            except ValueError as exc:
+                raise MalformedResult(str(exc)) from None
+            if blob_key is None:
+                raise MalformedResult("a chunk's blob has a stat")
+            chunks.append(ChunkBlob(name, blob_key, size))
+        return cls(tuple(chunks))
 
 
 @dataclass(frozen=True)
 class ArtifactResult(StepResult):
-    """A file written for the user: where, and the SHA-256 and length of its bytes."""
+    """A file written for the user: where, what it is made of (the digest of its
+    blobs' names and of its tail: it names the bytes), and its length."""
 
     path: str
-    sha256: str
+    layout: str
     length: int
 
     def to_json(self) -> JsonValue:
-        return {"path": self.path, "sha256": self.sha256, "length": self.length}
+        return {"path": self.path, "layout": self.layout, "length": self.length}
 
     @classmethod
     def from_json(cls, value: JsonValue) -> ArtifactResult:
         doc = _object(value)
-        return cls(_str(doc, "path"), _str(doc, "sha256"), _int(doc, "length"))
+        return cls(_str(doc, "path"), _str(doc, "layout"), _int(doc, "length"))
 
 
 def _str(doc: dict[str, JsonValue], key: str) -> str:
@@ -206,40 +231,6 @@ class StaleInput(Exception):
         self.step_id = step_id
 
 
-class ContentBuffer:
-    """File bytes read while hashing, kept for the tar writer so that a cold build
-    reads each file once. Bounded by :data:`CONTENT_BUDGET`; each entry is dropped
-    after its last expected use."""
-
-    def __init__(self, uses: int, budget: int = CONTENT_BUDGET):
-        self.uses = uses
-        self._budget = budget
-        self._held: dict[str, tuple[bytes, int]] = {}
-        self._lock = threading.Lock()
-
-    def wants(self, size: int) -> bool:
-        return self.uses > 0 and size <= self._budget
-
-    def put(self, path: str, data: bytes) -> None:
-        with self._lock:
-            if self.uses > 0 and len(data) <= self._budget:
-                self._held[path] = (data, self.uses)
-                self._budget -= len(data)
-
-    def take(self, path: str) -> bytes | None:
-        with self._lock:
-            found = self._held.get(path)
-            if found is None:
-                return None
-            data, left = found
-            if left <= 1:
-                del self._held[path]
-                self._budget += len(data)
-            else:
-                self._held[path] = (data, left - 1)
-            return data
-
-
 #: names a checkpoint where a build pauses until it is interrupted: a hook for tests
 #: that must interrupt a build at a known point (``assemble``: an artifact half written)
 PAUSE_VARIABLE = "VASTBUILD_PAUSE_AT"
@@ -251,7 +242,15 @@ class StepContext:
 
     cache: BuildCache
     reporter: Reporter
-    content: ContentBuffer
+    #: threads for the work inside a step (hashing files, compressing chunks, copying
+    #: blobs), shared by every step of the build
+    pool: Executor
+    #: when the build began: a file modified since may change unseen by its stat
+    started_ns: int = field(default_factory=time.time_ns)
+    #: the (format, level) pairs the build compresses into, and the mtime of every tar
+    #: header: a step that reads a chunk's files anyway may compress it right away
+    formats: tuple[tuple[str, int], ...] = ()
+    mtime: int = 0
     #: file indexes of output folders, shared by the steps that write there
     outputs: dict[str, FileIndex] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -332,7 +331,7 @@ def generated_tree(ctx: StepContext, files: Sequence[tuple[str, bytes, int]]) ->
     for name, data, mode in files:
         digest = ctx.cache.put_content(data)
         members.append(Member(name, "file", normal_mode("file", mode), len(data), digest))
-    return TreeResult(None, tuple(members), (None,) * len(members))
+    return TreeResult(None, tuple(members), (None,) * len(members), (None,) * len(members))
 
 
 def require_kind_shape(kind: object) -> str | None:

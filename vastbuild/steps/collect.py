@@ -16,19 +16,27 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vastbuild.archive import Member, MemberType, arcname_join, normal_mode
+from vastbuild.archive import (
+    Member,
+    MemberType,
+    arcname_join,
+    chunk_info,
+    normal_mode,
+    plan_chunks,
+)
 from vastbuild.canonical import JsonValue
 from vastbuild.errors import VastbuildError
-from vastbuild.filestate import FileDigest, FileIndex, now_ns, read_file
+from vastbuild.filestate import FileDigest, FileIndex, file_pieces, now_ns, read_file
 from vastbuild.graph import Step
 from vastbuild.hashing import filter_ignored_lines
 from vastbuild.ignore import IgnoreRules
 from vastbuild.stats import StatKey, is_racy, stat_key
 from vastbuild.steps.base import SourceKind, StepContext, StepResult, TreeResult, Volatile
+from vastbuild.steps.compress import blob_name, write_blob
 
 #: folders never entered, wherever they are, unless a COPY names one as its source:
 #: a repository's history, and Python's bytecode, which changes with the interpreter
@@ -176,11 +184,23 @@ def travels(entry: ScanEntry, arcroot: str, skip: Collection[str] = ()) -> bool:
     return not (entry.type == "dir" and entry.rel in skip)
 
 
+#: a file up to this size read to be hashed is kept for the chunk's compression, so
+#: that a cold build reads it once; a larger one is read again when compressed
+KEEP_BYTES = 16 << 20
+
+
 class Collect(SourceKind):
-    """Hash a scanned tree into members (archive names under ``params["arcroot"]``)."""
+    """Hash a scanned tree into members (archive names under ``params["arcroot"]``).
+
+    The tree is worked on chunk by chunk (the chunks :mod:`vastbuild.steps.compress`
+    will cut it into), each chunk a task of the build's pool. When a chunk's files
+    have to be read to be hashed and the build compresses (``ctx.formats``), the
+    same task compresses the chunk from the bytes it read, so a cold build reads
+    each file once; the compress step then finds the blobs there.
+    """
 
     name = "collect"
-    version = 1
+    version = 2
 
     def key_material(self, step: Step, inputs: Sequence[StepResult]) -> JsonValue:
         return {"params": dict(step.params), "listing": step.attached(Scan).signature}
@@ -190,45 +210,101 @@ class Collect(SourceKind):
         scan = step.attached(Scan)
         arcroot = step.str_param("arcroot")
         skip = frozenset(step.str_list_param("skip"))
-        filter_python = step.bool_param("filter")
+        entries = [entry for entry in scan.entries if travels(entry, arcroot, skip)]
+        planned = [Member(arcname_join(arcroot, e.rel), e.type, e.mode,
+                          e.key[0] if e.type == "file" and e.key else 0,
+                          linkname=e.linkname) for e in entries]
         index = FileIndex(ctx.cache, scan.root)
+        known = [index.lookup(e.rel, e.key) if e.type == "file" and e.key is not None else None
+                 for e in entries]
+        work = _TreeWork(scan, entries, planned, known, step.bool_param("filter"), ctx)
+        digests: list[FileDigest | None] = []
+        for future in [ctx.pool.submit(work.chunk, start, stop)
+                       for start, stop in plan_chunks(planned)]:
+            digests.extend(future.result())
         members: list[Member] = []
-        rels: list[str | None] = []
         racy = False
-        for entry in scan.entries:
-            if not travels(entry, arcroot, skip):
+        for entry, member, digest, before in zip(entries, planned, digests, known, strict=True):
+            if entry.type != "file":
+                members.append(member)
                 continue
-            name = arcname_join(arcroot, entry.rel)
-            if entry.type == "file":
-                assert entry.key is not None
-                digest = index.lookup(entry.rel, entry.key)
-                if digest is None:
-                    ctx.checkpoint("collect")
-                    digest = self._hash(scan.root, entry, filter_python, ctx)
-                    index.remember(entry.rel, entry.key, digest, scan.scanned_ns)
-                racy = racy or is_racy(entry.key, scan.scanned_ns)
-                members.append(Member(name, "file", entry.mode, digest.size, digest.sha256, "",
-                                      digest.hash_size, digest.hash_sha256))
-                rels.append(entry.rel)
-            else:
-                members.append(Member(name, entry.type, entry.mode, linkname=entry.linkname))
-                rels.append(None)
+            assert digest is not None and entry.key is not None
+            if before is None:
+                index.remember(entry.rel, entry.key, digest, scan.scanned_ns)
+            racy = racy or is_racy(entry.key, scan.scanned_ns)
+            members.append(replace(member, size=digest.size, sha256=digest.sha256,
+                                   hash_size=digest.hash_size, hash_sha256=digest.hash_sha256))
         index.save()
-        result = TreeResult(scan.root, tuple(members), tuple(rels))
+        result = TreeResult(scan.root, tuple(members),
+                            tuple(e.rel if e.type == "file" else None for e in entries),
+                            tuple(e.key if e.type == "file" else None for e in entries))
         return Volatile(result) if racy else result
 
-    def _hash(self, root: str, entry: ScanEntry, filter_python: bool,
-              ctx: StepContext) -> FileDigest:
-        path = os.path.join(root, entry.rel) if entry.rel else root
-        assert entry.key is not None
-        size = entry.key[0]
-        python = filter_python and path.endswith(".py")
-        keep = ctx.content.wants(size)
-        sha, data = read_file(path, entry.key, keep or python)
-        if data is not None and keep:
-            ctx.content.put(path, data)
-        if python and data is not None:
-            filtered = filter_ignored_lines(data)
-            if filtered != data:
-                return FileDigest(sha, size, hashlib.sha256(filtered).hexdigest(), len(filtered))
-        return FileDigest(sha, size)
+
+class _TreeWork:
+    """The chunks of one tree, each hashed (and compressed, when read) by a pool task."""
+
+    def __init__(self, scan: Scan, entries: Sequence[ScanEntry], planned: Sequence[Member],
+                 known: Sequence[FileDigest | None], filter_python: bool, ctx: StepContext):
+        self.scan, self.entries, self.planned, self.known = scan, entries, planned, known
+        self.filter_python, self.ctx = filter_python, ctx
+
+    def chunk(self, start: int, stop: int) -> list[FileDigest | None]:
+        digests: list[FileDigest | None] = []
+        kept: dict[int, bytes] = {}
+        for position in range(start, stop):
+            entry, digest = self.entries[position], self.known[position]
+            if entry.type == "file" and digest is None:
+                self.ctx.checkpoint("collect")
+                assert entry.key is not None
+                keep = bool(self.ctx.formats) and entry.key[0] <= KEEP_BYTES
+                digest, data = _hash(self.scan.path(entry.rel), entry.key, self.filter_python,
+                                     keep)
+                if data is not None:
+                    kept[position] = data
+            digests.append(digest)
+        if kept:  # read anyway: compress now, from the bytes at hand
+            self._compress(start, stop, digests, kept)
+        return digests
+
+    def _compress(self, start: int, stop: int, digests: Sequence[FileDigest | None],
+                  kept: dict[int, bytes]) -> None:
+        members = tuple(
+            member if digest is None else replace(
+                member, size=digest.size, sha256=digest.sha256, hash_size=digest.hash_size,
+                hash_sha256=digest.hash_sha256)
+            for member, digest in zip(self.planned[start:stop], digests, strict=True))
+        info = chunk_info(members, self.ctx.mtime)
+
+        def content(position: int, member: Member) -> Iterator[bytes]:
+            data = kept.get(start + position)
+            if data is not None:
+                yield data
+                return
+            entry = self.entries[start + position]
+            assert entry.key is not None
+            racy = is_racy(entry.key, self.ctx.started_ns)
+            yield from file_pieces(self.scan.path(entry.rel), entry.key,
+                                   member.sha256 if racy else None)
+
+        for fmt, level in self.ctx.formats:
+            name = blob_name(info, fmt, level)
+            # a blob already there is the compress step's to judge: its own record
+            # vouches for it, or it compresses the chunk again
+            if self.ctx.cache.blobs.key(name) is None:
+                write_blob(self.ctx, name, members, info, fmt, level, self.ctx.mtime, content,
+                           self.scan.root)
+
+
+def _hash(path: str, key: StatKey, filter_python: bool,
+          keep: bool) -> tuple[FileDigest, bytes | None]:
+    """The file's digest (and, with ``keep``, its bytes)."""
+    size = key[0]
+    python = filter_python and path.endswith(".py")
+    sha, data = read_file(path, key, keep=keep or python)
+    digest = FileDigest(sha, size)
+    if python and data is not None:
+        filtered = filter_ignored_lines(data)
+        if filtered != data:
+            digest = FileDigest(sha, size, hashlib.sha256(filtered).hexdigest(), len(filtered))
+    return digest, data if keep else None

@@ -1,30 +1,36 @@
-"""The ``compress`` step: one chunk as one gzip member or one zstd frame, in the cache.
+"""The ``compress`` step: one tree's chunks, each one gzip member or one zstd frame.
 
-Its key is the chunk's digest (the identity of its uncompressed bytes), the
-format, the level and the compressor's version: a chunk compressed once is
-never compressed again, whichever target, tree or clone it comes from. The tar
-bytes are written from the files named by the source tree's result, read once
-and checked against the digests the chunk was packed from (or taken from the
-bytes the collect step kept), and the compressed blob goes to the cache with
-the SHA-256 of its own bytes.
+A tree is cut into chunks by :func:`vastbuild.archive.tree_chunks` (by name, so
+that an edit disturbs one chunk only). Each chunk's compressed bytes are a blob
+of the cache named by what determines them -- the chunk's digest, the format,
+the level, the compressor's version -- so a chunk compressed once is never
+compressed again, whichever target, tree, build or clone it comes from. The
+chunks that have no blob yet are compressed in parallel on the build's pool:
+the tar bytes are built from the files the tree's result names, read with the
+stat they were hashed with (and checked against their digest when modified too
+recently for the stat to vouch for them).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import os
-import tempfile
-from collections.abc import Iterator, Sequence
-from typing import BinaryIO
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from vastbuild.archive import Compressor, Member, chunk_stream, compressor_version
+from vastbuild.archive import (
+    ChunkInfo,
+    Compressor,
+    Member,
+    chunk_stream,
+    compressor_version,
+    tree_chunks,
+)
 from vastbuild.canonical import JsonValue, canonical_json
-from vastbuild.filestate import READ_BLOCK, FileChanged
+from vastbuild.filestate import FileChanged, file_pieces
 from vastbuild.graph import Step
+from vastbuild.stats import StatKey, is_racy
 from vastbuild.steps.base import (
-    BlobResult,
-    ChunkResult,
+    ChunkBlob,
+    CompressedTree,
     StaleInput,
     StepContext,
     StepKindBase,
@@ -32,94 +38,88 @@ from vastbuild.steps.base import (
     TreeResult,
     expect,
 )
-from vastbuild.steps.pack import chunk_members
 
-#: compressed chunks up to this size are assembled in memory, larger ones in a file
-IN_MEMORY = 64 << 20
+
+def blob_name(chunk: ChunkInfo, fmt: str, level: int) -> str:
+    """The blob a chunk compressed in ``fmt`` at ``level`` is kept as."""
+    material: JsonValue = {"chunk": chunk.digest, "format": fmt, "level": level,
+                           "compressor": compressor_version(fmt)}
+    return hashlib.sha256(canonical_json(material)).hexdigest()
 
 
 class Compress(StepKindBase):
     name = "compress"
-    version = 1
+    version = 2
 
     def key_material(self, step: Step, inputs: Sequence[StepResult]) -> JsonValue:
         fmt = step.str_param("format")
-        return {"chunk": expect(inputs[0], ChunkResult).digest, "format": fmt,
-                "level": step.int_param("level"), "compressor": compressor_version(fmt)}
+        return {"params": dict(step.params), "tree": inputs[0].json_digest(),
+                "compressor": compressor_version(fmt)}
 
     def result_from_json(self, value: JsonValue) -> StepResult:
-        return BlobResult.from_json(value)
+        return CompressedTree.from_json(value)
 
     def is_fresh(self, step: Step, result: StepResult, ctx: StepContext) -> bool:
-        return ctx.cache.has_blob(expect(result, BlobResult).blob)
+        blobs = ctx.cache.blobs
+        return all(blobs.key(c.name) == c.key for c in expect(result, CompressedTree).chunks)
 
     def run(self, step: Step, inputs: Sequence[StepResult], ctx: StepContext) -> StepResult:
-        pack, source = expect(inputs[0], ChunkResult), expect(inputs[1], TreeResult)
-        start, stop = step.int_param("start"), step.optional_int_param("stop")
-        members = chunk_members(step, source)
-        paths: dict[str, str | None] = {}
-        for member, rel in zip(members, source.rels[start:stop], strict=True):
-            if rel is None or source.root is None:
-                paths[member.name] = None
-            else:
-                paths[member.name] = os.path.join(source.root, rel) if rel else source.root
-
-        def content(member: Member) -> Iterator[bytes]:
-            path = paths[member.name]
-            if path is None:
-                data = ctx.cache.get_content(member.sha256)
-                if data is None:
-                    raise StaleInput(step.deps[1])
-                yield data
-                return
-            kept = ctx.content.take(path)
-            if kept is not None:
-                yield kept
-                return
-            yield from _read_checked(path, member)
-
-        name = hashlib.sha256(canonical_json(self.key_material(step, inputs))).hexdigest()
-        big = pack.size > IN_MEMORY
-        out: BinaryIO = (tempfile.TemporaryFile(dir=ctx.cache.directory) if big
-                         else io.BytesIO())
-        with out:
-            compressor = Compressor(step.str_param("format"), step.int_param("level"),
-                                    pack.size, out)
-            for piece in chunk_stream(members, step.int_param("mtime"), content):
-                ctx.checkpoint("compress")
-                compressor.feed(piece)
-                ctx.reporter.advance(len(piece))
-            compressor.finish()
-            if compressor.size != pack.size:
-                raise FileChanged(f"a file of {source.root} changed during the build",
-                                  "run the build again once nothing is writing to the tree")
-            digest = compressor.sha256.hexdigest()
-            if big:
-                out.seek(0)
-                ctx.cache.put_blob(name, out, digest)
-            else:
-                assert isinstance(out, io.BytesIO)
-                ctx.cache.put_blob(name, out.getvalue(), digest)
-        return BlobResult(name, digest, compressor.written, pack.size)
+        tree = expect(inputs[0], TreeResult)
+        fmt, level, mtime = step.str_param("format"), step.int_param("level"), \
+            step.int_param("mtime")
+        chunks = tree_chunks(tree.members, mtime, whole=step.bool_param("whole"))
+        names = [blob_name(info, fmt, level) for _, _, info in chunks]
+        blobs = ctx.cache.blobs
+        # a blob this process wrote is trusted as it is; one found otherwise (left by a
+        # build whose result is gone) is compressed again, never taken on trust
+        keys: list[StatKey | None] = [
+            key if key is not None and blobs.written_keys.get(name) == key else None
+            for name, key in ((name, blobs.key(name)) for name in names)]
+        futures = [(i, ctx.pool.submit(_compress_chunk, step, tree, chunks[i], fmt, level,
+                                       mtime, names[i], ctx))
+                   for i, key in enumerate(keys) if key is None]
+        for i, future in futures:
+            future.result()
+            keys[i] = blobs.written_keys[names[i]]
+        return CompressedTree(tuple(
+            ChunkBlob(name, key, info.size)
+            for name, key, (_, _, info) in zip(names, keys, chunks, strict=True)
+            if key is not None))
 
 
-def _read_checked(path: str, member: Member) -> Iterator[bytes]:
-    """The file's bytes, exactly ``member.size`` of them, checked against its digest."""
-    h = hashlib.sha256()
-    left = member.size
-    try:
-        with open(path, "rb", buffering=0) as handle:
-            while left:
-                piece = handle.read(min(READ_BLOCK, left))
-                if not piece:
-                    break
-                h.update(piece)
-                left -= len(piece)
-                yield piece
-            extra = handle.read(1)
-    except OSError as exc:
-        raise FileChanged(f"cannot read {path} any more: {exc.strerror or exc}",
-                          "run the build again once nothing is writing to the tree") from None
-    if left or extra or h.hexdigest() != member.sha256:
-        raise FileChanged(f"{path} changed during the build",
-                          "run the build again once nothing is writing to the tree")
+def _compress_chunk(step: Step, tree: TreeResult, chunk: tuple[int, int, ChunkInfo], fmt: str,
+                    level: int, mtime: int, name: str, ctx: StepContext) -> int:
+    """Compress the members ``chunk`` names of ``tree`` into the blob ``name``; its length."""
+    start, stop, info = chunk
+
+    def content(position: int, member: Member) -> Iterator[bytes]:
+        path, key = tree.path(start + position), tree.keys[start + position]
+        if path is None or key is None:
+            data = ctx.cache.get_content(member.sha256)
+            if data is None:  # the generated file fell out of the cache
+                raise StaleInput(step.deps[0])
+            yield data
+            return
+        racy = is_racy(key, ctx.started_ns)
+        yield from file_pieces(path, key, member.sha256 if racy else None)
+
+    return write_blob(ctx, name, tree.members[start:stop], info, fmt, level, mtime, content,
+                      tree.root)
+
+
+def write_blob(ctx: StepContext, name: str, members: Sequence[Member], info: ChunkInfo,
+               fmt: str, level: int, mtime: int,
+               content: Callable[[int, Member], Iterable[bytes]], root: str | None) -> int:
+    """Compress the chunk of ``members`` (whose bytes ``content`` gives) into the blob
+    ``name``; the blob's length."""
+    with ctx.cache.blobs.writer(name) as out:
+        compressor = Compressor(fmt, level, info.size, out)
+        for piece in chunk_stream(members, mtime, content):
+            ctx.checkpoint("compress")
+            compressor.feed(piece)
+            ctx.reporter.advance(len(piece))
+        compressor.finish()
+        if compressor.size != info.size:
+            raise FileChanged(f"a file of {root} changed during the build",
+                              "run the build again once nothing is writing to the tree")
+    return compressor.written

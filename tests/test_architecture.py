@@ -9,6 +9,7 @@ runs from a checkout that is not installed and from a wheel outside the checkout
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import pkgutil
@@ -163,6 +164,53 @@ def test_a_build_with_nothing_to_do_imports_nothing_heavy_and_writes_nothing(
     status, modules, stdout = _probe(tmp_path, *args)
     assert status == 0 and "vastbuild.plan" in modules  # an output changed: planned again
     assert all(p.read_bytes() != b"tampered" for p in out.glob("*.tar.gz"))
+
+
+def test_a_file_changed_just_before_a_run_is_recorded_by_its_content(tmp_path: Path) -> None:
+    """A file modified within the racy window is recorded with its digest: the next
+    run rereads it (the stat alone cannot vouch for it) and answers without planning."""
+    project, cache = _old_tree(tmp_path), tmp_path / "cache"
+    _age_everything(project)
+    (project / "data" / "a.txt").write_text("just now\n")  # racy for the next two runs
+    status, _, out = _probe(tmp_path, "--cache-dir", str(cache), "hash", "project")
+    status, warm, again = _probe(tmp_path, "--cache-dir", str(cache), "hash", "project")
+    assert status == 0 and again == out and _heavy(warm) == []
+
+
+def test_a_changed_requirements_file_is_seen_by_a_warm_hash(tmp_path: Path) -> None:
+    project, cache = tmp_path / "project", tmp_path / "cache"
+    write_tree(project, {"Vastfile": "FROM vastai/base\nCODE app.py\nPIP -r reqs/base.txt\n",
+                         "app.py": "print('hi')\n", "reqs/base.txt": "requests==2.31.0\n"})
+    _age_everything(project)
+    _probe(tmp_path, "--cache-dir", str(cache), "hash", "project")
+    status, warm, out = _probe(tmp_path, "--cache-dir", str(cache), "hash", "project")
+    assert status == 0 and _heavy(warm) == []
+    (project / "reqs" / "base.txt").write_text("requests==2.32.3\n")
+    status, _, changed = _probe(tmp_path, "--cache-dir", str(cache), "hash", "project")
+    assert status == 0 and changed != out
+
+
+def test_a_record_names_the_inputs_that_changed(tmp_path: Path) -> None:
+    """A racy input is compared by what the run saw of it, even when its stat holds."""
+    from vastbuild import uptodate
+    from vastbuild.stats import CONTENT, LISTING, stat_key
+
+    project = _old_tree(tmp_path)
+    vastfile = str(project / "Vastfile")
+    app, data = project / "app.py", project / "data"
+    started = max(app.stat().st_mtime_ns, data.stat().st_mtime_ns) + 1  # both racy then
+    right = hashlib.sha256(app.read_bytes()).hexdigest()
+    inputs = [(str(app), stat_key(app.stat()), CONTENT + right),
+              (str(data), stat_key(data.stat()), LISTING + "0" * 64)]
+    assert uptodate.save(tmp_path / "cache", vastfile, "hash", "env", root=str(project),
+                         started_ns=started, inputs=inputs, payload={"answer": 1})
+    found = uptodate.lookup(tmp_path / "cache", vastfile, "hash", "env")
+    assert found is not None and found.payload == {"answer": 1}
+    assert found.changed == (str(data),)  # its listing is not the one recorded
+    # and a racy input with nothing to compare it by makes the record unsafe
+    assert not uptodate.save(tmp_path / "cache", vastfile, "hash", "env", root=str(project),
+                             started_ns=started, inputs=[(str(app), stat_key(app.stat()), "")],
+                             payload={})
 
 
 @pytest.mark.parametrize("command", ["hash", "build", "plan", "deploy"])

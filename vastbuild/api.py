@@ -49,6 +49,7 @@ from vastbuild.units import format_bytes, parse_bytes
 from vastbuild.wire import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL, check_url
 
 if TYPE_CHECKING:  # types of results, re-exported for annotations
+    from vastbuild.builder import Finished
     from vastbuild.cache import BuildCache as BuildCache
     from vastbuild.cache import CacheStats as CacheStats
     from vastbuild.deploy import DeployOutcome as DeployOutcome
@@ -290,19 +291,19 @@ def hash_targets(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str]
     if vastfiles is not None:
         env = uptodate.environment(settings)
         found = [uptodate.lookup(cache_dir, str(v), "hash", env) for v in vastfiles]
-        if all(record is not None for record in found):
-            return [hash_from_record(record) for record in found if record is not None]
+        if all(record is not None and not record.changed for record in found):
+            return [hash_from_record(record.payload) for record in found if record is not None]
     started = time.time_ns()
     loaded = load_all(targets)
     from vastbuild.archive import source_date_epoch
     from vastbuild.builder import hash_targets as run
 
     with _open_cache(cache_dir) as cache:
-        results, the_plan = run(loaded.models, cache=cache, mtime=source_date_epoch(),
-                                api_url=api_url, autoscaler_url=autoscaler_url, jobs=jobs)
-    results = _with_warnings(results, loaded)
+        finished = run(loaded.models, cache=cache, mtime=source_date_epoch(),
+                       api_url=api_url, autoscaler_url=autoscaler_url, jobs=jobs)
+    results = _with_warnings(finished.results, loaded)
     if vastfiles is not None:
-        _remember(cache_dir, "hash", settings, started, the_plan, results)
+        _remember(cache_dir, "hash", settings, started, finished, results)
     return results
 
 
@@ -329,8 +330,9 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
     if vastfiles is not None:
         env = uptodate.environment(settings)
         found = [uptodate.lookup(cache_dir, str(v), purpose, env) for v in vastfiles]
-        if all(record is not None for record in found):
-            return [build_from_record(record) for record in found if record is not None]
+        if all(record is not None and not record.changed for record in found):
+            return [build_from_record(record.payload) for record in found
+                    if record is not None]
     started = time.time_ns()
     loaded = load_all(targets)
     from vastbuild.archive import source_date_epoch
@@ -340,17 +342,17 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
     shown = reporter(progress)
     try:
         with _open_cache(cache_dir) as cache:
-            results, the_plan = build_targets(
+            finished = build_targets(
                 loaded.models, cache=cache, outdir=out, formats=formats,
                 mtime=source_date_epoch(), reporter=shown, api_url=api_url,
                 autoscaler_url=autoscaler_url, jobs=jobs)
     finally:
         shown.close()
-    built = _with_warnings(results, loaded)
+    built = _with_warnings(finished.results, loaded)
     if vastfiles is not None:
-        _remember(cache_dir, purpose, settings, started, the_plan, built)
+        _remember(cache_dir, purpose, settings, started, finished, built)
         hash_settings = ("hash", os.path.realpath(cache_dir), api_url, autoscaler_url)
-        _remember(cache_dir, "hash", hash_settings, started, the_plan, built)
+        _remember(cache_dir, "hash", hash_settings, started, finished, built)
     return built
 
 
@@ -361,25 +363,26 @@ def _with_warnings(results: Sequence[R], loaded: LoadedTargets) -> list[R]:
 
 
 def _remember(cache_dir: str | os.PathLike[str], purpose: str, settings: Sequence[str],
-              started: int, the_plan: BuildPlan, results: Sequence[HashResult]) -> None:
+              started: int, finished: Finished[R], results: Sequence[HashResult]) -> None:
     """Write each target's up-to-date record (see :mod:`vastbuild.uptodate`)."""
     from vastbuild import uptodate
     from vastbuild.plugins import registry
     from vastbuild.results import build_record, hash_record
-    from vastbuild.stats import stat_paths
+    from vastbuild.stats import WRITTEN, stat_paths
     from vastbuild.workspace import folders_between
 
     env = uptodate.environment(settings)
     plugin_files = stat_paths(registry().loaded_plugin_files())
-    for target, result in zip(the_plan.targets, results, strict=True):
+    for target, result, read in zip(finished.plan.targets, results, finished.inputs,
+                                    strict=True):
         d = target.deployment
         vastfile = os.path.realpath(d.vastfile)
-        inputs = [*stat_paths([vastfile, *folders_between(vastfile, d.root)]), *target.stats,
+        inputs = [*stat_paths([vastfile, *folders_between(vastfile, d.root)]), *read,
                   *plugin_files]
         payload = hash_record(result)
         if purpose != "hash" and isinstance(result, BuildResult):
             outputs = [*result.artifacts.values(), result.deployment_json]
-            inputs += stat_paths(str(path) for path in outputs if path is not None)
+            inputs += stat_paths((str(path) for path in outputs if path is not None), WRITTEN)
             payload = build_record(result)
         uptodate.save(cache_dir, vastfile, purpose, env, root=os.fspath(d.root),
                       started_ns=started, inputs=inputs, payload=payload)

@@ -14,7 +14,9 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from vastbuild import wire
 from vastbuild.archive import LEVELS, ChunkInfo, end_of_archive, tree_chunks
@@ -29,12 +31,25 @@ from vastbuild.model import Deployment
 from vastbuild.plan import BuildPlan, PlannedTarget, check_plugin_trees, plan
 from vastbuild.progress import Reporter
 from vastbuild.results import BuildResult, HashResult
+from vastbuild.stats import CONTENT, Input
 from vastbuild.steps.base import (
     ArtifactResult,
     StepContext,
     TreeResult,
     expect,
 )
+
+R = TypeVar("R", bound=HashResult)
+
+
+@dataclass(frozen=True)
+class Finished(Generic[R]):
+    """What running a plan gave: each target's result and, for its up-to-date record
+    (:mod:`vastbuild.uptodate`), every input it was made from."""
+
+    plan: BuildPlan
+    results: list[R]
+    inputs: list[list[Input]]
 
 
 def _counts(graph: BuildGraph, wanted: Iterable[str],
@@ -87,6 +102,22 @@ def _describe(target: PlannedTarget, outcomes: Mapping[str, StepOutcome],
     return content_hash(chunks), components, files
 
 
+def _inputs(target: PlannedTarget, outcomes: Mapping[str, StepOutcome]) -> list[Input]:
+    """What the target was made from: the planner's stats, and every file its trees
+    read, with the content it had then (which checks a file changed too recently for
+    its stat to vouch for it)."""
+    found = list(target.stats)
+    for step in target.collect_steps:
+        tree = _tree(outcomes, step)
+        if tree.root is not None:
+            found.extend((os.path.join(tree.root, rel) if rel else tree.root, key,
+                          CONTENT + member.sha256)
+                         for member, rel, key in zip(tree.members, tree.rels, tree.keys,
+                                                     strict=True)
+                         if rel is not None and key is not None)
+    return found
+
+
 def _executor(the_plan: BuildPlan, ctx: StepContext, jobs: int | None) -> Executor:
     """An executor that checks each target's plugin files as soon as the last of them
     is known, before the steps that use it start: neither the content hash nor an
@@ -127,10 +158,9 @@ def _wanted_for_build(target: PlannedTarget) -> list[str]:
 def hash_targets(models: Sequence[Deployment], *, cache: BuildCache, mtime: int,
                  api_url: str = wire.DEFAULT_API_URL,
                  autoscaler_url: str = wire.DEFAULT_AUTOSCALER_URL,
-                 jobs: int | None = None) -> tuple[list[HashResult], BuildPlan]:
+                 jobs: int | None = None) -> Finished[HashResult]:
     """The content hash, component hashes and manifest of each model, without
-    compressing or writing anything but the cache, and the plan that gave them.
-    Warm, it reads no source file."""
+    compressing or writing anything but the cache. Warm, it reads no source file."""
     the_plan = plan(models, cache_dir=cache.directory, mtime=mtime)
     with _context(cache, Reporter(), mtime) as ctx:
         executor = _executor(the_plan, ctx, jobs)
@@ -144,14 +174,14 @@ def hash_targets(models: Sequence[Deployment], *, cache: BuildCache, mtime: int,
         cached, built = _counts(the_plan.graph, _wanted_for_hash(target), outcomes)
         results.append(HashResult(d.label, d.vastfile, d.name, d.tag, digest, components,
                                   files, cached, built))
-    return results, the_plan
+    return Finished(the_plan, results, [_inputs(t, outcomes) for t in the_plan.targets])
 
 
 def build_targets(models: Sequence[Deployment], *, cache: BuildCache, outdir: Path | None,
                   formats: Sequence[str], mtime: int, reporter: Reporter,
                   api_url: str = wire.DEFAULT_API_URL,
                   autoscaler_url: str = wire.DEFAULT_AUTOSCALER_URL,
-                  jobs: int | None = None) -> tuple[list[BuildResult], BuildPlan]:
+                  jobs: int | None = None) -> Finished[BuildResult]:
     """Build each model's artifacts in ``formats`` into ``outdir`` (or, when None, a
     folder of the cache), with ``<name>.deployment.json`` (the registration body)
     beside them in ``outdir`` when ``gz`` is built (its length is the registration's
@@ -169,8 +199,10 @@ def build_targets(models: Sequence[Deployment], *, cache: BuildCache, outdir: Pa
         outcomes = executor.run(i for t in the_plan.targets for i in _wanted_for_build(t))
         for index in ctx.outputs.values():
             index.save(prune=False)
-    return [_build_result(target, the_plan, outcomes, outdir, mtime, api_url, autoscaler_url)
-            for target in the_plan.targets], the_plan
+    return Finished(the_plan,
+                    [_build_result(target, the_plan, outcomes, outdir, mtime, api_url,
+                                   autoscaler_url) for target in the_plan.targets],
+                    [_inputs(t, outcomes) for t in the_plan.targets])
 
 
 def _build_result(target: PlannedTarget, the_plan: BuildPlan,

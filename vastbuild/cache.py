@@ -28,7 +28,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +50,8 @@ ARTIFACT_MAX_AGE = 7 * 24 * 3600
 
 
 
-_KINDS = {"step": "step results", "cas": "generated files", "files": "file indexes"}
+_KINDS = {"step": "step results", "cas": "generated files", "files": "file indexes",
+          "blob": "compressed chunks' records"}
 BLOBS_LABEL = "compressed chunks"
 
 
@@ -82,12 +83,14 @@ class BlobStore:
     (recording each use would change the stat blobs are trusted by).
     """
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, record: Callable[[str, StatKey], None],
+                 recall: Callable[[str], StatKey | None]):
         self.folder = folder
         #: bytes this process wrote (a reason to see whether the store outgrew its limit)
         self.written = 0
         #: the stat of each blob this process wrote
         self.written_keys: dict[str, StatKey] = {}
+        self._record, self._recall = record, recall
         self._lock = threading.Lock()
 
     def path(self, name: str) -> str:
@@ -121,6 +124,16 @@ class BlobStore:
         with self._lock:
             self.written += written
             self.written_keys[name] = key
+        self._record(name, key)
+
+    def trusted(self, name: str) -> StatKey | None:
+        """The blob's stat when it is the blob that was written under ``name`` (its stat
+        is the one recorded then); None when it is missing or cannot be vouched for."""
+        key = self.key(name)
+        if key is None:
+            return None
+        known = self.written_keys.get(name) or self._recall(name)
+        return key if known == key else None
 
     def copy_into(self, name: str, key: StatKey, fd: int, offset: int) -> None:
         """Write the blob ``name`` into the file ``fd`` at ``offset``, in the kernel where
@@ -200,7 +213,7 @@ class BuildCache:
     def __init__(self, directory: Path):
         self.directory = directory
         self.artifacts = directory / ARTIFACTS_FOLDER
-        self.blobs = BlobStore(directory / BLOBS_FOLDER)
+        self.blobs = BlobStore(directory / BLOBS_FOLDER, self._record_blob, self._recall_blob)
         with self._reporting():
             directory.mkdir(parents=True, exist_ok=True)
             try:
@@ -276,6 +289,21 @@ class BuildCache:
         if not known:
             self._set(key, data, digest)
         return digest
+
+    def _record_blob(self, name: str, key: StatKey) -> None:
+        self._set(f"blob:{name}", json.dumps(list(key)).encode())
+
+    def _recall_blob(self, name: str) -> StatKey | None:
+        found = self._get(f"blob:{name}")
+        try:
+            values = json.loads(found) if found else None
+        except ValueError:
+            return None
+        if not isinstance(values, list) or len(values) != 5 or \
+                not all(isinstance(v, int) for v in values):
+            return None
+        size, mtime, ctime, inode, mode = values
+        return (size, mtime, ctime, inode, mode)
 
     def get_content(self, digest: str) -> bytes | None:
         return self._get(f"cas:{digest}")

@@ -156,8 +156,8 @@ def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache: Bui
     the hashing pass, which reads (and remembers) file digests but packs nothing."""
     reader = ServerReader(client)
     plans = []
-    hashed_targets, _ = hash_targets(list(models), cache=cache, mtime=mtime, api_url=api_url,
-                                     autoscaler_url=autoscaler_url)
+    hashed_targets = hash_targets(list(models), cache=cache, mtime=mtime, api_url=api_url,
+                                  autoscaler_url=autoscaler_url).results
     for model, hashed in zip(models, hashed_targets, strict=True):
         config = deployment_config(model, file_hash=hashed.hash, file_size=0,
                                    api_url=api_url, autoscaler_url=autoscaler_url)
@@ -176,9 +176,9 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: B
     say = report or (lambda line: None)
     cache_dir = cache.directory
     started = time.monotonic()
-    results, _ = build_targets(list(models), cache=cache, outdir=None, formats=("gz",),
-                               mtime=mtime, reporter=Reporter(), api_url=api_url,
-                               autoscaler_url=autoscaler_url)
+    results = build_targets(list(models), cache=cache, outdir=None, formats=("gz",),
+                            mtime=mtime, reporter=Reporter(), api_url=api_url,
+                            autoscaler_url=autoscaler_url).results
     say(f"built {len(results)} target{'s' * (len(results) != 1)} "
         f"in {time.monotonic() - started:.2f} s")
     reader = ServerReader(client)

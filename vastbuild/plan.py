@@ -31,7 +31,7 @@ from vastbuild.graph import BuildGraph
 from vastbuild.ignore import IgnoreRules, load_rules
 from vastbuild.model import Deployment
 from vastbuild.plugins import LOAD_FAILED, PluginError, registry
-from vastbuild.stats import StatKey, stat_paths
+from vastbuild.stats import Input, stat_paths
 from vastbuild.steps.base import StepResult, TreeResult
 from vastbuild.steps.collect import ALWAYS_EXCLUDED_NAMES, Scan, scan_tree, travels
 from vastbuild.steps.config import ARCNAME as CONFIG_ARCNAME
@@ -67,12 +67,20 @@ class PlannedTarget:
     inputs: tuple[str, ...]
     #: the archive paths of config.json, CODE and the COPYs (plugin files join later)
     paths: ArchivePaths
-    #: the stat of every file and folder the trees and plugins read, taken before reading
-    stats: tuple[tuple[str, StatKey], ...]
+    #: the stat of every folder and link the trees and requirements files were listed
+    #: from and of every file plugins read, taken before reading (the files of trees:
+    #: see ``collect_steps``)
+    stats: tuple[Input, ...]
     #: format -> the compress steps of every chunk, in archive order
     compress: Mapping[str, tuple[str, ...]]
     #: format -> the assemble step of the artifact
     assemble: Mapping[str, str]
+
+    @property
+    def collect_steps(self) -> list[str]:
+        """The steps that read source files: the trees' and the requirements files'."""
+        return [*(tree.step for tree in self.trees if tree.role in ("code", "copy")),
+                *(step for _, step in self.requirements)]
 
     @property
     def plugin_steps(self) -> list[str]:
@@ -163,8 +171,8 @@ class _Planner:
             assembled[fmt] = self.graph.add(
                 "assemble", {"format": fmt, "level": LEVELS[fmt], "folder": folder, "file": file},
                 compressed[fmt], label=file or f"{d.name}{SUFFIXES[fmt]} (cache)").id
-        for tree in trees:
-            step = self.graph.step(tree.step)
+        for step_id in [*(tree.step for tree in trees), *(step for _, step in requirements)]:
+            step = self.graph.step(step_id)
             if isinstance(step.attachment, Scan):
                 stats.extend(step.attachment.stats())
                 stats.extend(stat_paths(folders_between(step.attachment.root, d.root)))

@@ -11,6 +11,7 @@ its stat, and it is read again next time.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable
 
@@ -30,13 +31,31 @@ def is_racy(key: StatKey, looked_ns: int) -> bool:
     return key[1] >= looked_ns - RACY_NS
 
 
-def stat_paths(paths: Iterable[str]) -> list[tuple[str, StatKey]]:
+#: how an input is checked when its stat cannot vouch for it (the first letter of
+#: its check): not at all (a racy input with no check makes a record unsafe), by the
+#: file's content ("s<sha256>"), by the folder's listing ("d<digest>"), or never:
+#: "w", a file vastbuild wrote itself
+NO_CHECK, CONTENT, LISTING, WRITTEN = "", "s", "d", "w"
+
+#: something a result was made from: its path, its stat, and its check
+Input = tuple[str, StatKey, str]
+
+
+def stat_paths(paths: Iterable[str], check: str = NO_CHECK) -> list[Input]:
     """The stat of each path, not following a last symbolic link; a path that does not
     exist is left out (whoever looks again cannot mistake it for unchanged)."""
     found = []
     for path in paths:
         try:
-            found.append((path, stat_key(os.lstat(path))))
+            found.append((path, stat_key(os.lstat(path)), check))
         except OSError:
             pass
     return found
+
+
+def listing_digest(names: Iterable[str]) -> str:
+    """What a folder's listing is: checks a folder modified too recently for its stat."""
+    h = hashlib.sha256()
+    for name in sorted(names, key=os.fsencode):
+        h.update(os.fsencode(name) + b"\0")
+    return h.hexdigest()

@@ -15,13 +15,16 @@ changes with every install), the settings that reach the wire (API and
 autoscaler URLs, ``SOURCE_DATE_EPOCH``) and the plugins' modules. A record
 made in another environment is not used.
 
-A record is trusted only if no input was modified within
-:data:`~vastbuild.stats.RACY_NS` before the run began: every stat is taken
-after that moment, so a change the run might have missed has a recent mtime,
-and such a record is not written at all. Records are plain files under the
-cache folder, written atomically and read with :mod:`marshal`; one that cannot
-be read is ignored. This module imports nothing heavier than :mod:`os`, so the
-commands that use it start fast.
+An input modified within :data:`~vastbuild.stats.RACY_NS` before the run began
+is "racy": a second change in the same timestamp tick would leave its stat as it
+was. Such an input is recorded with what the run saw of it -- a file's content
+digest, a folder's listing digest -- and the next lookup reads it again to
+compare; a racy input with nothing to compare by (a plugin's input file) makes
+the record unsafe, and none is written. Files vastbuild wrote itself are
+trusted by their stat. Records are plain files under the cache folder, written
+atomically and read with :mod:`marshal`; one that cannot be read is ignored.
+A lookup reports which inputs changed, not only whether one did. This module
+imports nothing heavier than :mod:`os`, so the commands that use it start fast.
 """
 
 from __future__ import annotations
@@ -31,12 +34,23 @@ import marshal
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from vastbuild.stats import StatKey, is_racy, stat_key
+from vastbuild.stats import (
+    CONTENT,
+    LISTING,
+    NO_CHECK,
+    WRITTEN,
+    Input,
+    StatKey,
+    is_racy,
+    listing_digest,
+    stat_key,
+)
 
 #: bumped when a record's shape changes
-FORMAT = 1
-FOLDER = "uptodate-v1"
+FORMAT = 2
+FOLDER = "uptodate-v2"
 
 Payload = dict[str, object]
 
@@ -89,10 +103,19 @@ def _record_path(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str)
     return os.path.join(cache_dir, FOLDER, key.hexdigest()[:40])
 
 
+@dataclass(frozen=True)
+class Found:
+    """A record's payload, and the inputs that changed since (none: it holds as it is)."""
+
+    payload: Payload
+    changed: tuple[str, ...]
+
+
 def lookup(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
-           env: str) -> Payload | None:
-    """The payload recorded for ``vastfile`` (absolute, links resolved) and ``purpose``
-    when every input is unchanged and the environment is ``env``; else None."""
+           env: str) -> Found | None:
+    """The record of ``vastfile`` (absolute, links resolved) for ``purpose``, made in the
+    environment ``env``, with the inputs that changed since; None when there is none
+    that can be used (another environment, another workspace root, unreadable)."""
     try:
         with open(_record_path(cache_dir, vastfile, purpose), "rb") as handle:
             record = marshal.loads(handle.read())
@@ -107,29 +130,50 @@ def lookup(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
 
     if os.fspath(find_root(Path(vastfile))) != root:
         return None
+    changed = []
     lstat = os.lstat
     try:
-        for path, size, mtime, ctime, inode, mode in inputs:
-            st = lstat(path)
+        for path, size, mtime, ctime, inode, mode, check in inputs:
+            try:
+                st = lstat(path)
+            except OSError:
+                changed.append(path)
+                continue
             if (st.st_mtime_ns != mtime or st.st_size != size or st.st_ino != inode
-                    or st.st_ctime_ns != ctime or st.st_mode != mode):
-                return None
-    except (OSError, ValueError, TypeError):
+                    or st.st_ctime_ns != ctime or st.st_mode != mode) \
+                    or (check[:1] in (CONTENT, LISTING) and not _holds(path, check)):
+                changed.append(path)
+    except (ValueError, TypeError):
         return None
-    return payload
+    return Found(payload, tuple(changed))
+
+
+def _holds(path: str, check: str) -> bool:
+    """Whether a racy input still is what was recorded of it."""
+    try:
+        if check[0] == CONTENT:
+            with open(path, "rb") as handle:
+                return hashlib.file_digest(handle, "sha256").hexdigest() == check[1:]
+        return listing_digest(os.listdir(path)) == check[1:]
+    except OSError:
+        return False
 
 
 def save(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str, env: str, *,
-         root: str, started_ns: int, inputs: Iterable[tuple[str, StatKey]],
-         payload: Payload) -> bool:
-    """Record ``payload`` for ``vastfile`` and ``purpose``, unless an input changed
-    within the racy window before ``started_ns`` (when the run began): then nothing
-    is written, and the next run works it out again. Whether it wrote."""
+         root: str, started_ns: int, inputs: Iterable[Input], payload: Payload) -> bool:
+    """Record ``payload`` for ``vastfile`` and ``purpose``. An input modified within the
+    racy window before ``started_ns`` (when the run began) is recorded with what its
+    content or listing was, to be checked next time; one with nothing to check it by
+    makes the record unsafe, and then nothing is written (the next run works it out
+    again). Files vastbuild wrote itself are trusted by their stat. Whether it wrote."""
     flat = []
-    for path, key in dict(inputs).items():
-        if is_racy(key, started_ns):
-            return False
-        flat.append((path, *key))
+    for path, (key, check) in {path: (key, check) for path, key, check in inputs}.items():
+        if check != WRITTEN and is_racy(key, started_ns):
+            if not check:
+                return False
+        elif check != WRITTEN:
+            check = NO_CHECK
+        flat.append((path, *key, check))
     from vastbuild.files import atomic_write
 
     data = marshal.dumps((FORMAT, env, root, tuple(flat), payload))
@@ -138,4 +182,3 @@ def save(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str, env: st
     except OSError:
         return False  # only a shortcut: the next run works it out again
     return True
-

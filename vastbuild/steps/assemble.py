@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
 
 from vastbuild.archive import SUFFIXES, compress_bytes, end_of_archive
+from vastbuild.cache import BlobStore
 from vastbuild.canonical import JsonValue, canonical_json
 from vastbuild.errors import VastbuildError
 from vastbuild.files import PendingFile
@@ -26,6 +27,7 @@ from vastbuild.graph import Step
 from vastbuild.stats import StatKey, stat_key
 from vastbuild.steps.base import (
     ArtifactResult,
+    ChunkBlob,
     CompressedTree,
     StaleInput,
     StepContext,
@@ -43,7 +45,8 @@ class Assemble(StepKindBase):
     version = 2
 
     def key_material(self, step: Step, inputs: Sequence[StepResult]) -> JsonValue:
-        return {"params": dict(step.params), "layout": _layout(step, inputs)}
+        return {"params": dict(step.params), "layout": layout_of(
+            step.str_param("format"), step.int_param("level"), _chunks(inputs))}
 
     def result_from_json(self, value: JsonValue) -> StepResult:
         return ArtifactResult.from_json(value)
@@ -56,13 +59,10 @@ class Assemble(StepKindBase):
     def run(self, step: Step, inputs: Sequence[StepResult], ctx: StepContext) -> StepResult:
         fmt, level = step.str_param("format"), step.int_param("level")
         folder = step.str_param("folder")
-        layout = _layout(step, inputs)
+        trees = [expect(tree, CompressedTree).chunks for tree in inputs]
+        layout = layout_of(fmt, level, _chunks(inputs))
         file = step.optional_str_param("file") or layout[:40] + SUFFIXES[fmt]
         path = os.path.join(folder, file)
-        trees = [expect(tree, CompressedTree) for tree in inputs]
-        tail = io.BytesIO()
-        compress_bytes(fmt, level, end_of_archive(sum(c.size for t in trees for c in t.chunks)),
-                       tail)
         try:
             pending = PendingFile(path)
         except OSError as exc:
@@ -70,7 +70,12 @@ class Assemble(StepKindBase):
                                  "choose another output folder", setting="outdir") from None
         with pending:
             try:
-                length = self._fill(step, trees, tail.getvalue(), pending, ctx)
+                try:
+                    length = fill(pending.stream.fileno(), trees, artifact_tail(
+                        fmt, level, _chunks(inputs)), ctx.cache.blobs, ctx.pool,
+                        lambda: ctx.checkpoint("assemble"))
+                except MissingBlob as missing:
+                    raise StaleInput(step.deps[missing.tree]) from None
                 index = ctx.output_index(folder)
                 if not _holds(index, folder, file, layout, length, compare=pending):
                     pending.commit()
@@ -82,50 +87,67 @@ class Assemble(StepKindBase):
                                      setting="outdir") from None
         return ArtifactResult(path, layout, length)
 
-    def _fill(self, step: Step, trees: Sequence[CompressedTree], tail: bytes,
-              pending: PendingFile, ctx: StepContext) -> int:
-        """Copy every blob and the tail into the pending file; its length."""
-        fd = pending.stream.fileno()
-        total = sum(c.length for t in trees for c in t.chunks) + len(tail)
-        os.ftruncate(fd, total)
-        tasks: list[tuple[str, Future[None]]] = []
-        batch: list[tuple[str, StatKey, int]] = []
-        offset = batched = 0
-        for dep, tree in zip(step.deps, trees, strict=True):
-            for chunk in tree.chunks:
-                batch.append((chunk.name, chunk.key, offset))
-                offset += chunk.length
-                batched += chunk.length
-                if batched >= COPY_BATCH:
-                    tasks.append((dep, ctx.pool.submit(_copy, batch, fd, ctx)))
-                    batch, batched = [], 0
-            if batch:  # a batch never spans two trees: a missing blob names its step
-                tasks.append((dep, ctx.pool.submit(_copy, batch, fd, ctx)))
-                batch, batched = [], 0
-        for dep, task in tasks:
-            try:
-                task.result()
-            except KeyError:
-                raise StaleInput(dep) from None
-        os.pwrite(fd, tail, offset)
-        return total
+
+class MissingBlob(KeyError):
+    """A blob of tree ``tree`` is not there as it was written."""
+
+    def __init__(self, tree: int):
+        super().__init__(tree)
+        self.tree = tree
 
 
-def _copy(batch: Sequence[tuple[str, StatKey, int]], fd: int, ctx: StepContext) -> None:
-    for name, key, offset in batch:
-        ctx.checkpoint("assemble")
-        ctx.cache.blobs.copy_into(name, key, fd, offset)
+def _chunks(inputs: Sequence[StepResult]) -> list[ChunkBlob]:
+    return [c for tree in inputs for c in expect(tree, CompressedTree).chunks]
 
 
-def _layout(step: Step, inputs: Sequence[StepResult]) -> str:
-    """What the artifact is made of: its blobs in order and its format and level (which
-    fix the tail). Equal layouts are equal bytes."""
-    blobs: list[JsonValue] = [c.name for tree in inputs
-                              for c in expect(tree, CompressedTree).chunks]
-    sizes = sum(c.size for tree in inputs for c in expect(tree, CompressedTree).chunks)
-    material: JsonValue = {"format": step.str_param("format"),
-                           "level": step.int_param("level"), "blobs": blobs, "size": sizes}
+def layout_of(fmt: str, level: int, chunks: Sequence[ChunkBlob]) -> str:
+    """What an artifact is made of: its blobs in order, its format and level and the
+    length of its tar stream (which fix the tail). Equal layouts are equal bytes."""
+    material: JsonValue = {"format": fmt, "level": level,
+                           "blobs": [c.name for c in chunks], "size": sum(c.size for c in chunks)}
     return hashlib.sha256(canonical_json(material)).hexdigest()
+
+
+def artifact_tail(fmt: str, level: int, chunks: Sequence[ChunkBlob]) -> bytes:
+    """The compressed end-of-archive blocks of an artifact made of ``chunks``."""
+    tail = io.BytesIO()
+    compress_bytes(fmt, level, end_of_archive(sum(c.size for c in chunks)), tail)
+    return tail.getvalue()
+
+
+def fill(fd: int, trees: Sequence[Sequence[ChunkBlob]], tail: bytes, blobs: BlobStore,
+         pool: Executor, checkpoint: Callable[[], None]) -> int:
+    """Copy every tree's blobs, then ``tail``, into the file ``fd``, several blobs at
+    once; the file's length. :class:`MissingBlob` names a tree whose blob is not there."""
+    total = sum(c.length for tree in trees for c in tree) + len(tail)
+    os.ftruncate(fd, total)
+    tasks: list[tuple[int, Future[None]]] = []
+    batch: list[tuple[str, StatKey, int]] = []
+    offset = batched = 0
+
+    def copy(batch: Sequence[tuple[str, StatKey, int]]) -> None:
+        for name, key, at in batch:
+            checkpoint()
+            blobs.copy_into(name, key, fd, at)
+
+    for number, tree in enumerate(trees):
+        for chunk in tree:
+            batch.append((chunk.name, chunk.key, offset))
+            offset += chunk.length
+            batched += chunk.length
+            if batched >= COPY_BATCH:
+                tasks.append((number, pool.submit(copy, batch)))
+                batch, batched = [], 0
+        if batch:  # a batch never spans two trees: a missing blob names its tree
+            tasks.append((number, pool.submit(copy, batch)))
+            batch, batched = [], 0
+    for number, task in tasks:
+        try:
+            task.result()
+        except KeyError:
+            raise MissingBlob(number) from None
+    os.pwrite(fd, tail, offset)
+    return total
 
 
 def _holds(index: FileIndex, folder: str, file: str, layout: str, length: int,

@@ -34,7 +34,7 @@ from vastbuild.filestate import FileDigest, FileIndex, file_pieces, now_ns, read
 from vastbuild.graph import Step
 from vastbuild.hashing import filter_ignored_lines
 from vastbuild.ignore import IgnoreRules
-from vastbuild.stats import StatKey, is_racy, stat_key
+from vastbuild.stats import LISTING, NO_CHECK, Input, StatKey, is_racy, listing_digest, stat_key
 from vastbuild.steps.base import SourceKind, StepContext, StepResult, TreeResult, Volatile
 from vastbuild.steps.compress import blob_name, write_blob
 
@@ -58,14 +58,15 @@ class Scan:
     """A tree's stat listing: what the collect step will turn into members.
 
     ``folders`` holds the stat of each folder walked, taken before it was listed
-    (a file added to it later changes it); it is not part of the ``signature``,
-    which is what the collect step's key sees."""
+    (a file added to it later changes it), and the digest of that listing (which
+    checks a folder changed too recently for its stat to vouch for it); it is not
+    part of the ``signature``, which is what the collect step's key sees."""
 
     root: str
     entries: tuple[ScanEntry, ...]
     signature: str
     scanned_ns: int
-    folders: tuple[tuple[str, StatKey], ...] = ()
+    folders: tuple[tuple[str, StatKey, str], ...] = ()
 
     def path(self, rel: str) -> str:
         return os.path.join(self.root, rel) if rel else self.root
@@ -74,10 +75,14 @@ class Scan:
         """Absolute paths of every file and folder in the listing (for depfiles)."""
         return [self.path(e.rel) for e in self.entries]
 
-    def stats(self) -> list[tuple[str, StatKey]]:
-        """Every file, link and folder walked, by absolute path, with its stat."""
-        found = [(self.path(e.rel), e.key) for e in self.entries if e.key is not None]
-        return found + [(self.path(rel), key) for rel, key in self.folders]
+    def stats(self) -> list[Input]:
+        """Every link and folder walked, by absolute path, with its stat (folders checked
+        by their listing); files are the collect step's to tell (it knows their
+        content)."""
+        found = [(self.path(e.rel), e.key, NO_CHECK) for e in self.entries
+                 if e.key is not None and e.type != "file"]
+        return found + [(self.path(rel), key, LISTING + digest)
+                        for rel, key, digest in self.folders]
 
 
 def scan_tree(src: Path, *, rules: IgnoreRules | None,
@@ -97,11 +102,10 @@ def scan_tree(src: Path, *, rules: IgnoreRules | None,
         raise VastbuildError(f"cannot read {root}: {exc.strerror or exc}",
                              "check that the path exists and is readable") from None
     entries: list[ScanEntry] = []
-    folders: list[tuple[str, StatKey]] = []
+    folders: list[tuple[str, StatKey, str]] = []
     if stat.S_ISDIR(st.st_mode):
         entries.append(ScanEntry("", "dir", 0o755, None))
-        folders.append(("", stat_key(st)))
-        _walk(root, root, "", rules, frozenset(exclude), entries, folders)
+        _walk(root, root, "", stat_key(st), rules, frozenset(exclude), entries, folders)
     elif stat.S_ISREG(st.st_mode):
         entries.append(ScanEntry("", "file", normal_mode("file", st.st_mode), stat_key(st)))
     else:
@@ -111,15 +115,17 @@ def scan_tree(src: Path, *, rules: IgnoreRules | None,
     return Scan(root, tuple(entries), signature.hexdigest(), scanned, tuple(folders))
 
 
-def _walk(root: str, folder: str, prefix: str, rules: IgnoreRules | None,
+def _walk(root: str, folder: str, prefix: str, key: StatKey, rules: IgnoreRules | None,
           exclude: frozenset[str], out: list[ScanEntry],
-          folders: list[tuple[str, StatKey]]) -> None:
+          folders: list[tuple[str, StatKey, str]]) -> None:
+    """Walk ``folder`` (whose stat, taken before listing it, is ``key``)."""
     try:
         with os.scandir(folder) as listing:
             children = sorted(listing, key=lambda e: os.fsencode(e.name))
     except OSError as exc:
         raise VastbuildError(f"cannot list {folder}: {exc.strerror or exc}",
                              "make it readable, or exclude it in .vastignore") from None
+    folders.append((prefix.rstrip("/"), key, listing_digest(c.name for c in children)))
     for child in children:
         rel = f"{prefix}{child.name}"
         if child.path in exclude:
@@ -136,8 +142,7 @@ def _walk(root: str, folder: str, prefix: str, rules: IgnoreRules | None,
             if child.name in ALWAYS_EXCLUDED_NAMES or (rules and rules.excludes(rel, True)):
                 continue
             out.append(ScanEntry(rel, "dir", 0o755, None))
-            folders.append((rel, stat_key(st)))
-            _walk(root, child.path, rel + "/", rules, exclude, out, folders)
+            _walk(root, child.path, rel + "/", stat_key(st), rules, exclude, out, folders)
         elif rules and rules.excludes(rel, False):
             continue
         elif stat.S_ISREG(mode):

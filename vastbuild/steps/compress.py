@@ -70,11 +70,9 @@ class Compress(StepKindBase):
         chunks = tree_chunks(tree.members, mtime, whole=step.bool_param("whole"))
         names = [blob_name(info, fmt, level) for _, _, info in chunks]
         blobs = ctx.cache.blobs
-        # a blob this process wrote is trusted as it is; one found otherwise (left by a
-        # build whose result is gone) is compressed again, never taken on trust
-        keys: list[StatKey | None] = [
-            key if key is not None and blobs.written_keys.get(name) == key else None
-            for name, key in ((name, blobs.key(name)) for name in names)]
+        # a blob is used when its stat is the one it was written with; otherwise (gone,
+        # overwritten, no record of it) the chunk is compressed again
+        keys: list[StatKey | None] = [blobs.trusted(name) for name in names]
         futures = [(i, ctx.pool.submit(_compress_chunk, step, tree, chunks[i], fmt, level,
                                        mtime, names[i], ctx))
                    for i, key in enumerate(keys) if key is None]

@@ -13,10 +13,14 @@ round by round, and reports the median of the rounds:
   warm hash     ``vastbuild hash``                             vs ``git status --porcelain``
   SDK           the vastai SDK's packaging (small tree only)   vs cold gz
 
-and the peak RSS of every vastbuild run. It prints a table of ratios and, with
-``--results``, writes it to ``bench/RESULTS.md`` with the machine, the versions
-and the commands. ``make bench`` runs both shapes; CI runs ``--shape small
---rounds 1`` to prove the script works, and checks no figure.
+and the peak RSS of every vastbuild run. vastbuild runs from a venv of its own
+in the work folder, installed from this checkout as a user installs it (a wheel,
+its bytecode compiled), and every case starts after ``sync``: dirty pages the
+last case left are not this case's to write. It prints a table of ratios and,
+with ``--results``, writes it into ``bench/RESULTS.md`` (between the markers,
+keeping what is written around them) with the machine, the versions and the
+commands. ``make bench`` runs both shapes; CI runs ``--shape small --rounds 1``
+to prove the script works, and checks no figure.
 """
 
 from __future__ import annotations
@@ -146,13 +150,18 @@ def tree_size(root: Path) -> tuple[int, int]:
 
 # -- running cases ---------------------------------------------------------------------
 
+def settled() -> None:
+    """The default preparation: let the last case's writes reach the disk first."""
+    os.sync()
+
+
 @dataclass
 class Case:
     """One thing to time: a command (a shell line or an argv), prepared untimed first."""
 
     name: str
     command: Sequence[str] | str
-    prepare: Callable[[], None] = lambda: None
+    prepare: Callable[[], None] = settled
     #: the vastbuild runs, whose peak RSS is reported
     ours: bool = False
     seconds: list[float] = field(default_factory=list)
@@ -184,6 +193,7 @@ def reset(*paths: Path) -> Callable[[], None]:
     def prepare() -> None:
         for path in paths:
             shutil.rmtree(path, ignore_errors=True)
+        os.sync()
     return prepare
 
 
@@ -195,6 +205,7 @@ def touch_one(path: Path) -> Callable[[], None]:
     def prepare() -> None:
         counter[0] += 1
         path.write_bytes(original + f"# edit {counter[0]}\n".encode())
+        os.sync()
     return prepare
 
 
@@ -210,14 +221,45 @@ create_deployment_tarball(out, config, f"{root}/app.py", copies)
 """
 
 
-def cases_for(name: str, root: Path, work: Path, pigz: bool, sdk: bool) -> list[Case]:
-    vb = shlex.join([sys.executable, "-m", "vastbuild"])
+def install(workdir: Path) -> Path:
+    """A venv under ``workdir`` holding vastbuild as a user installs it (from this
+    checkout, as a wheel); its python. The dependencies install once, vastbuild
+    again on every run."""
+    venv = workdir / "venv"
+    python = venv / "bin" / "python"
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    if not python.exists():
+        print(f"installing vastbuild into {venv} ...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([*pip, str(REPO)], check=True)
+    subprocess.run([*pip, "--no-deps", "--force-reinstall", str(REPO)], check=True)
+    return python
+
+
+def tool(name: str, package: str) -> bool:
+    """Whether the command ``name`` is there, installing Debian's ``package`` when it is
+    not and this is a Debian machine run as root; saying so when it stays missing."""
+    if shutil.which(name) is None and shutil.which("apt-get") and os.geteuid() == 0:
+        print(f"{name} is missing: apt-get install {package} ...", file=sys.stderr, flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], stdout=subprocess.DEVNULL,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, check=False)
+    if shutil.which(name) is None:
+        print(f"{name} is not installed (apt-get install {package}): its case is skipped",
+              file=sys.stderr)
+        return False
+    return True
+
+
+def cases_for(name: str, root: Path, work: Path, python: Path, pigz: bool, zstd: bool,
+              sdk: bool) -> list[Case]:
+    vb = shlex.join([str(python), "-m", "vastbuild"])
     tar = f"tar --sort=name -C {shlex.quote(str(root))} -cf - app.py data"
     out, cold = work / "out", work / "cache-cold"
     warm = work / "cache-warm"
     changed = next((root / "data").glob("d0000/*.py"))
     cases = [
-        Case("tar | zstd -3 -T0", f"{tar} | zstd -3 -T0 -q -f -o {work}/ref.tar.zst"),
+        *([Case("tar | zstd -3 -T0", f"{tar} | zstd -3 -T0 -q -f -o {work}/ref.tar.zst")]
+          if zstd else []),
         Case("cold build, zst", f"{vb} --cache-dir {cold} -q build --format zst {root} "
              f"-o {out}-zst", reset(cold, Path(f"{out}-zst")), ours=True),
         Case("tar | gzip -6", f"{tar} | gzip -6 > {work}/ref.tar.gz"),
@@ -232,18 +274,19 @@ def cases_for(name: str, root: Path, work: Path, pigz: bool, sdk: bool) -> list[
         Case("git status --porcelain", f"git -C {root} status --porcelain"),
     ]
     if pigz:
-        cases.insert(3, Case("tar | pigz -6", f"{tar} | pigz -6 > {work}/ref-pigz.tar.gz"))
+        at = next(i for i, c in enumerate(cases) if c.name == "cold build, gz")
+        cases.insert(at, Case("tar | pigz -6", f"{tar} | pigz -6 > {work}/ref-pigz.tar.gz"))
     if sdk:
         cases.append(Case("vastai SDK packaging", [sys.executable, "-c", SDK_SCRIPT, str(root),
                                                    str(work / "sdk.tar.gz")]))
     return cases
 
 
-def warm_up(cases: list[Case], root: Path, work: Path) -> None:
+def warm_up(python: Path, root: Path, work: Path) -> None:
     """Fill the warm cache and the output the warm cases start from, untimed, and let
     the tree's files age past vastbuild's racy window (2 s)."""
     time.sleep(2.1)
-    vb = [sys.executable, "-m", "vastbuild", "--cache-dir", str(work / "cache-warm"), "-q"]
+    vb = [str(python), "-m", "vastbuild", "--cache-dir", str(work / "cache-warm"), "-q"]
     for argv in (["build", "--format", "gz", str(root), "-o", str(work / "out")],
                  ["hash", str(root)]):
         subprocess.run([*vb, *argv], check=True, stdout=subprocess.DEVNULL)
@@ -336,20 +379,20 @@ def main() -> None:
                         help="write the table to this file (bench/RESULTS.md)")
     args = parser.parse_args()
 
-    pigz = shutil.which("pigz") is not None
-    if not pigz:
-        print("pigz is not installed (apt-get install pigz): its case is skipped",
-              file=sys.stderr)
+    pigz, zstd = tool("pigz", "pigz"), tool("zstd", "zstd")
     workdir: Path = args.workdir.resolve()
-    sections = []
+    workdir.mkdir(parents=True, exist_ok=True)
+    python = install(workdir)
+    sections: list[list[str]] = []
+    peaks: dict[str, float] = {}
     for name in SHAPES if args.shape == "all" else [args.shape]:
         root = ensure_tree(workdir, name)
         work = workdir / f"run-{name}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         sdk = name == "small"
-        cases = cases_for(name, root, work, pigz, sdk)
-        warm_up(cases, root, work)
+        cases = cases_for(name, root, work, python, pigz, zstd, sdk)
+        warm_up(python, root, work)
         try:
             for round_ in range(args.rounds):
                 print(f"{name}: round {round_ + 1} of {args.rounds}", file=sys.stderr,
@@ -359,14 +402,33 @@ def main() -> None:
         finally:
             subprocess.run(["git", "-C", str(root), "checkout", "-q", "--", "."], check=True)
         sections.append(report(name, root, cases))
+        peaks[name] = max(max(c.rss_mb) for c in cases if c.ours)
+    if len(peaks) == 2:
+        ratio = peaks["big"] / peaks["small"]
+        sections.append([f"Peak RSS, big tree / small tree: {peaks['big']:.0f} / "
+                         f"{peaks['small']:.0f} MB = {ratio:.2f} (at most 1.3: "
+                         f"{'yes' if ratio <= 1.3 else '**no**'})"])
     text = "\n\n".join("\n".join(s) for s in sections)
     print(text)
     if args.results is not None:
         commands = " ".join(shlex.quote(a) for a in sys.argv[1:])
-        args.results.write_text(
-            "# Benchmark results\n\nWritten by `bench/run.py` "
-            f"(`python bench/run.py {commands}`); see bench/README.md for what each case "
-            "runs.\n\n" + "\n".join(machine()) + "\n\n" + text + "\n")
+        measured = (f"Written by `python bench/run.py {commands}`; see bench/README.md for "
+                    "what each case runs.\n\n" + "\n".join(machine()) + "\n\n" + text)
+        write_results(args.results, measured)
+
+
+BEGIN, END = "<!-- bench/run.py: begin -->", "<!-- bench/run.py: end -->"
+
+
+def write_results(path: Path, measured: str) -> None:
+    """Put ``measured`` between the markers of ``path``, keeping the rest of the file
+    (the notes on where the time goes); a new file holds the table alone."""
+    before = path.read_text() if path.exists() else f"# Benchmark results\n\n{BEGIN}\n{END}\n"
+    head, found, rest = before.partition(BEGIN)
+    if not found:
+        head, rest = before.rstrip() + "\n\n", END + "\n"
+    tail = rest.partition(END)[2]
+    path.write_text(f"{head}{BEGIN}\n{measured}\n{END}{tail}")
 
 
 if __name__ == "__main__":

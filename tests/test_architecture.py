@@ -202,15 +202,15 @@ def test_a_record_names_the_inputs_that_changed(tmp_path: Path) -> None:
     right = hashlib.sha256(app.read_bytes()).hexdigest()
     inputs = [(str(app), stat_key(app.stat()), CONTENT + right),
               (str(data), stat_key(data.stat()), LISTING + "0" * 64)]
-    assert uptodate.save(tmp_path / "cache", vastfile, "hash", "env", root=str(project),
-                         started_ns=started, inputs=inputs, payload={"answer": 1})
+    record = uptodate.NewRecord("hash", "env", {"answer": 1})
+    assert uptodate.save(tmp_path / "cache", vastfile, [record], root=str(project),
+                         started_ns=started, inputs=inputs)
     found = uptodate.lookup(tmp_path / "cache", vastfile, "hash", "env")
     assert found is not None and found.payload == {"answer": 1}
     assert found.changed == (str(data),)  # its listing is not the one recorded
     # and a racy input with nothing to compare it by makes the record unsafe
-    assert not uptodate.save(tmp_path / "cache", vastfile, "hash", "env", root=str(project),
-                             started_ns=started, inputs=[(str(app), stat_key(app.stat()), "")],
-                             payload={})
+    assert not uptodate.save(tmp_path / "cache", vastfile, [record], root=str(project),
+                             started_ns=started, inputs=[(str(app), stat_key(app.stat()), "")])
 
 
 @pytest.mark.parametrize("command", ["hash", "build", "plan", "deploy"])

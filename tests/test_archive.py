@@ -33,6 +33,7 @@ from vastbuild.archive import (
     header,
     normal_mode,
     plan_chunks,
+    replan_chunks,
 )
 
 
@@ -195,6 +196,23 @@ def test_adding_or_removing_a_file_changes_only_its_neighbourhood() -> None:
     assert len(set(chunk_names(added)) - before) <= 2
     removed = members[:1000] + members[1001:]
     assert len(set(chunk_names(removed)) - before) <= 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(count=st.integers(1, 400),
+       sizes=st.lists(st.integers(0, 3 << 20), min_size=1, max_size=400),
+       changes=st.lists(st.tuples(st.integers(0, 399), st.integers(0, 12 << 20)), max_size=6))
+def test_cutting_again_around_changed_sizes_is_cutting_afresh(
+        count: int, sizes: list[int], changes: list[tuple[int, int]]) -> None:
+    """What a patched build cuts (:func:`replan_chunks`) is what a full build cuts."""
+    members = [replace(m, size=sizes[i % len(sizes)]) for i, m in enumerate(many(count))]
+    before = plan_chunks(members)
+    changed = {}
+    for position, size in changes:
+        changed[position % count] = size
+    after = [replace(m, size=changed[i]) if i in changed else m
+             for i, m in enumerate(members)]
+    assert replan_chunks(after, before, changed) == plan_chunks(after)
 
 
 def test_big_files_split_a_run() -> None:

@@ -18,6 +18,7 @@ from vastai.serverless.remote.utils import serialize_config
 from vastbuild import wire
 from vastbuild.diagnostics import Span
 from vastbuild.model import CodeSource, Deployment, SearchTerm
+from vastbuild.urls import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
 
 ROOT = Path("/ws")
 SPAN = Span("Vastfile", 1, 1, 1, 2)
@@ -87,7 +88,7 @@ def test_config_json_equals_sdk_serializer_with_non_ascii() -> None:
 
 
 def test_docker_env_defaults() -> None:
-    env = wire.docker_env(make(), wire.DEFAULT_API_URL, wire.DEFAULT_AUTOSCALER_URL)
+    env = wire.docker_env(make(), DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL)
     assert env == "-p 3000:3000/tcp -e REPORT_ADDR=https://run.vast.ai"
 
 
@@ -102,7 +103,7 @@ def test_docker_env_ports_custom_api_and_venv() -> None:
 
 
 def test_docker_env_system_python() -> None:
-    env = wire.docker_env(make(venv=""), wire.DEFAULT_API_URL, "https://run-alpha.vast.ai")
+    env = wire.docker_env(make(venv=""), DEFAULT_API_URL, "https://run-alpha.vast.ai")
     assert env == (
         "-p 3000:3000/tcp -e REPORT_ADDR=https://run-alpha.vast.ai "
         "-e USE_SYSTEM_PYTHON=true -e UV_SYSTEM_PYTHON=1 -e UV_BREAK_SYSTEM_PACKAGES=1"
@@ -177,8 +178,8 @@ def test_deployment_config_minimal_leaves_out_empty_fields() -> None:
         make(),
         file_hash="ab" * 32,
         file_size=1234,
-        api_url=wire.DEFAULT_API_URL,
-        autoscaler_url=wire.DEFAULT_AUTOSCALER_URL,
+        api_url=DEFAULT_API_URL,
+        autoscaler_url=DEFAULT_AUTOSCALER_URL,
     )
     assert body == {
         "name": "app",
@@ -207,8 +208,8 @@ def test_deployment_config_field_order_is_the_sdks() -> None:
                    ("min_cold_load", 5)),
     )
     body = wire.deployment_config(
-        d, file_hash="00" * 32, file_size=1, api_url=wire.DEFAULT_API_URL,
-        autoscaler_url=wire.DEFAULT_AUTOSCALER_URL,
+        d, file_hash="00" * 32, file_size=1, api_url=DEFAULT_API_URL,
+        autoscaler_url=DEFAULT_AUTOSCALER_URL,
     )
     sdk = DeploymentConfig(
         name="qwen-chat",

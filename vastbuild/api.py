@@ -46,10 +46,9 @@ from vastbuild.diagnostics import (
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.results import BuildResult, HashResult
 from vastbuild.units import format_bytes, parse_bytes
-from vastbuild.wire import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL, check_url
+from vastbuild.urls import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL, check_url
 
 if TYPE_CHECKING:  # types of results, re-exported for annotations
-    from vastbuild.builder import Finished
     from vastbuild.cache import BuildCache as BuildCache
     from vastbuild.cache import CacheStats as CacheStats
     from vastbuild.deploy import DeployOutcome as DeployOutcome
@@ -266,10 +265,9 @@ def _urls(api_url: str, autoscaler_url: str) -> tuple[str, str]:
 
 
 def _paths_only(targets: Sequence[Target]) -> list[Path] | None:
-    """The Vastfiles of ``targets`` (absolute, links resolved) when all are paths."""
-    from vastbuild.model import Deployment
-
-    paths = [t for t in targets or (VASTFILE,) if not isinstance(t, Deployment)]
+    """The Vastfiles of ``targets`` (absolute, links resolved) when all are paths (a
+    :class:`Deployment` is the other kind, told apart without importing the model)."""
+    paths = [t for t in targets or (VASTFILE,) if isinstance(t, (str, os.PathLike))]
     if len(paths) != len(targets or (VASTFILE,)):
         return None
     return [Path(os.path.realpath(find_vastfile(t))) for t in paths]
@@ -282,17 +280,15 @@ def hash_targets(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str]
     compressing or writing anything but the cache. When nothing changed since the
     last hash or build, the answer comes from a stat of every input
     (:mod:`vastbuild.uptodate`); the manifest is then left empty."""
-    from vastbuild import uptodate
-    from vastbuild.results import hash_from_record
+    from vastbuild import fastpath
 
     api_url, autoscaler_url = _urls(api_url, autoscaler_url)
-    settings = ("hash", os.path.realpath(cache_dir), api_url, autoscaler_url)
+    settings = fastpath.hash_settings(cache_dir, api_url, autoscaler_url)
     vastfiles = _paths_only(targets)
     if vastfiles is not None:
-        env = uptodate.environment(settings)
-        found = [uptodate.lookup(cache_dir, str(v), "hash", env) for v in vastfiles]
-        if all(record is not None and not record.changed for record in found):
-            return [hash_from_record(record.payload) for record in found if record is not None]
+        recorded = fastpath.recorded_hashes(cache_dir, vastfiles, settings)
+        if recorded is not None:
+            return recorded
     started = time.time_ns()
     loaded = load_all(targets)
     from vastbuild.archive import source_date_epoch
@@ -303,7 +299,7 @@ def hash_targets(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str]
                        api_url=api_url, autoscaler_url=autoscaler_url, jobs=jobs)
     results = _with_warnings(finished.results, loaded)
     if vastfiles is not None:
-        _remember(cache_dir, "hash", settings, started, finished, results)
+        fastpath.remember(cache_dir, [(fastpath.HASH, settings)], started, finished, results)
     return results
 
 
@@ -318,21 +314,20 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
     mtime included; when no input and no output changed since the last build,
     nothing is planned or written at all. ``progress`` shows a progress bar on a
     terminal."""
-    from vastbuild import uptodate
-    from vastbuild.results import build_from_record
+    from vastbuild import fastpath
 
     api_url, autoscaler_url = _urls(api_url, autoscaler_url)
     out = None if outdir is None else Path(outdir)
     formats = tuple(dict.fromkeys(formats))
-    purpose = f"build\0{os.path.abspath(out) if out else ''}\0{','.join(formats)}"
-    settings = (purpose, os.path.realpath(cache_dir), api_url, autoscaler_url)
+    hash_settings = fastpath.hash_settings(cache_dir, api_url, autoscaler_url)
     vastfiles = _paths_only(targets) if out is not None else None
-    if vastfiles is not None:
-        env = uptodate.environment(settings)
-        found = [uptodate.lookup(cache_dir, str(v), purpose, env) for v in vastfiles]
-        if all(record is not None and not record.changed for record in found):
-            return [build_from_record(record.payload) for record in found
-                    if record is not None]
+    if out is not None and vastfiles is not None:
+        purpose = fastpath.build_purpose(out, formats)
+        settings = (purpose, *hash_settings[1:])
+        recorded = fastpath.recorded_builds(cache_dir, vastfiles, purpose, settings,
+                                            hash_settings)
+        if recorded is not None:
+            return recorded
     started = time.time_ns()
     loaded = load_all(targets)
     from vastbuild.archive import source_date_epoch
@@ -349,10 +344,9 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
     finally:
         shown.close()
     built = _with_warnings(finished.results, loaded)
-    if vastfiles is not None:
-        _remember(cache_dir, purpose, settings, started, finished, built)
-        hash_settings = ("hash", os.path.realpath(cache_dir), api_url, autoscaler_url)
-        _remember(cache_dir, "hash", hash_settings, started, finished, built)
+    if out is not None and vastfiles is not None:
+        fastpath.remember(cache_dir, [(purpose, settings), (fastpath.HASH, hash_settings)],
+                          started, finished, built)
     return built
 
 
@@ -360,32 +354,6 @@ def _with_warnings(results: Sequence[R], loaded: LoadedTargets) -> list[R]:
     """Each result with the warnings of its own Vastfile."""
     return [replace(result, warnings=found)
             for result, found in zip(results, loaded.diagnostics, strict=True)]
-
-
-def _remember(cache_dir: str | os.PathLike[str], purpose: str, settings: Sequence[str],
-              started: int, finished: Finished[R], results: Sequence[HashResult]) -> None:
-    """Write each target's up-to-date record (see :mod:`vastbuild.uptodate`)."""
-    from vastbuild import uptodate
-    from vastbuild.plugins import registry
-    from vastbuild.results import build_record, hash_record
-    from vastbuild.stats import WRITTEN, stat_paths
-    from vastbuild.workspace import folders_between
-
-    env = uptodate.environment(settings)
-    plugin_files = stat_paths(registry().loaded_plugin_files())
-    for target, result, read in zip(finished.plan.targets, results, finished.inputs,
-                                    strict=True):
-        d = target.deployment
-        vastfile = os.path.realpath(d.vastfile)
-        inputs = [*stat_paths([vastfile, *folders_between(vastfile, d.root)]), *read,
-                  *plugin_files]
-        payload = hash_record(result)
-        if purpose != "hash" and isinstance(result, BuildResult):
-            outputs = [*result.artifacts.values(), result.deployment_json]
-            inputs += stat_paths((str(path) for path in outputs if path is not None), WRITTEN)
-            payload = build_record(result)
-        uptodate.save(cache_dir, vastfile, purpose, env, root=os.fspath(d.root),
-                      started_ns=started, inputs=inputs, payload=payload)
 
 
 @contextmanager

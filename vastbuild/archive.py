@@ -425,6 +425,40 @@ def plan_chunks(members: Sequence[Member]) -> list[tuple[int, int]]:
     return _split(members, 0, len(members), TARGET_CHUNK_BYTES)
 
 
+def replan_chunks(members: Sequence[Member], spans: Sequence[tuple[int, int]],
+                  changed: Iterable[int]) -> list[tuple[int, int]]:
+    """:func:`plan_chunks` of ``members``, given its ``spans`` before the members at the
+    positions ``changed`` changed size (names and positions stay): a member decides
+    alone whether it starts a chunk, and each region between two such members is
+    split on its own, so only the regions around the changed members are cut again."""
+    if not members:
+        return []
+    regions: list[tuple[int, int]] = []
+    for j in sorted(set(changed)):
+        low = j - 1
+        while low > 0 and not _starts_chunk(members[low], TARGET_CHUNK_BYTES):
+            low -= 1
+        high = j + 1
+        while high < len(members) and not _starts_chunk(members[high], TARGET_CHUNK_BYTES):
+            high += 1
+        low = max(low, 0)
+        if regions and low <= regions[-1][1]:
+            regions[-1] = (regions[-1][0], max(high, regions[-1][1]))
+        else:
+            regions.append((low, high))
+    cut: list[tuple[int, int]] = []
+    before = 0
+    for low, high in regions:
+        while before < len(spans) and spans[before][1] <= low:
+            cut.append(spans[before])
+            before += 1
+        cut.extend(_split(members, low, high, TARGET_CHUNK_BYTES))
+        while before < len(spans) and spans[before][0] < high:
+            before += 1
+    cut.extend(spans[before:])
+    return cut
+
+
 def _starts_chunk(member: Member, target: int) -> bool:
     return _name_hash(member.name) < (1 << 64) * _approximate_length(member) // target
 

@@ -9,7 +9,6 @@ Both describe each target by its content hash, its component hashes (what
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,18 +25,21 @@ from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.execute import Executor, StepOutcome
 from vastbuild.files import write_if_changed
 from vastbuild.graph import BuildGraph
-from vastbuild.hashing import component_hashes, content_hash, manifest
+from vastbuild.hashing import code_and_copies, component_hashes, content_hash, manifest
 from vastbuild.model import Deployment
+from vastbuild.patch import TargetState, TreeState
 from vastbuild.plan import BuildPlan, PlannedTarget, check_plugin_trees, plan
 from vastbuild.progress import Reporter
-from vastbuild.results import BuildResult, HashResult
+from vastbuild.results import BuildResult, HashResult, registration_file
 from vastbuild.stats import CONTENT, Input
 from vastbuild.steps.base import (
     ArtifactResult,
+    CompressedTree,
     StepContext,
     TreeResult,
     expect,
 )
+from vastbuild.urls import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
 
 R = TypeVar("R", bound=HashResult)
 
@@ -50,6 +52,8 @@ class Finished(Generic[R]):
     plan: BuildPlan
     results: list[R]
     inputs: list[list[Input]]
+    #: each target's state, which a later build patches (:mod:`vastbuild.patch`)
+    states: list[TargetState]
 
 
 def _counts(graph: BuildGraph, wanted: Iterable[str],
@@ -79,16 +83,15 @@ def _describe(target: PlannedTarget, outcomes: Mapping[str, StepOutcome],
     """The content hash, component hashes and manifest of a planned target."""
     d = target.deployment
     members = {tree.step: _tree(outcomes, tree.step).members for tree in target.trees}
-    by_role = {role: [(t.arcroot, members[t.step]) for t in target.trees if t.role == role]
-               for role in ("code", "copy", "plugin")}
+    code, copies = code_and_copies((t.role, t.arcroot, members[t.step]) for t in target.trees)
     requirement_files: list[JsonValue] = []
     for _, step in target.requirements:
         (member,) = _tree(outcomes, step).members
         requirement_files.append([member.name, member.sha256])
     components = component_hashes(
         config=target.config,
-        code=[m for _, tree in by_role["code"] for m in tree],
-        copies=by_role["copy"] + [(f"plugin {root}", tree) for root, tree in by_role["plugin"]],
+        code=code,
+        copies=copies,
         requirements={"pip": list(d.pip_installs), "apt": list(d.apt_gets),
                       "files": requirement_files},
         image={"image": d.image, "storage": d.storage,
@@ -116,6 +119,23 @@ def _inputs(target: PlannedTarget, outcomes: Mapping[str, StepOutcome]) -> list[
                                                      strict=True)
                          if rel is not None and key is not None)
     return found
+
+
+def _state(the_plan: BuildPlan, target: PlannedTarget, outcomes: Mapping[str, StepOutcome],
+           mtime: int) -> TargetState:
+    """What :mod:`vastbuild.patch` needs of the target: every tree's members, chunks and
+    blobs per format built."""
+    trees = []
+    for position, tree in enumerate(target.trees):
+        result = _tree(outcomes, tree.step)
+        step = the_plan.graph.step(tree.step)
+        blobs = {fmt: expect(outcomes[steps[position]].result, CompressedTree).chunks
+                 for fmt, steps in target.compress.items() if steps[position] in outcomes}
+        trees.append(TreeState(tree.role, tree.arcroot, tree.whole,
+                               step.kind == "collect" and step.bool_param("filter"), result,
+                               tuple(tree_chunks(result.members, mtime, whole=tree.whole)),
+                               blobs))
+    return TargetState(mtime, tuple(trees))
 
 
 def _executor(the_plan: BuildPlan, ctx: StepContext, jobs: int | None) -> Executor:
@@ -156,8 +176,8 @@ def _wanted_for_build(target: PlannedTarget) -> list[str]:
 
 
 def hash_targets(models: Sequence[Deployment], *, cache: BuildCache, mtime: int,
-                 api_url: str = wire.DEFAULT_API_URL,
-                 autoscaler_url: str = wire.DEFAULT_AUTOSCALER_URL,
+                 api_url: str = DEFAULT_API_URL,
+                 autoscaler_url: str = DEFAULT_AUTOSCALER_URL,
                  jobs: int | None = None) -> Finished[HashResult]:
     """The content hash, component hashes and manifest of each model, without
     compressing or writing anything but the cache. Warm, it reads no source file."""
@@ -174,13 +194,14 @@ def hash_targets(models: Sequence[Deployment], *, cache: BuildCache, mtime: int,
         cached, built = _counts(the_plan.graph, _wanted_for_hash(target), outcomes)
         results.append(HashResult(d.label, d.vastfile, d.name, d.tag, digest, components,
                                   files, cached, built))
-    return Finished(the_plan, results, [_inputs(t, outcomes) for t in the_plan.targets])
+    return Finished(the_plan, results, [_inputs(t, outcomes) for t in the_plan.targets],
+                    [_state(the_plan, t, outcomes, mtime) for t in the_plan.targets])
 
 
 def build_targets(models: Sequence[Deployment], *, cache: BuildCache, outdir: Path | None,
                   formats: Sequence[str], mtime: int, reporter: Reporter,
-                  api_url: str = wire.DEFAULT_API_URL,
-                  autoscaler_url: str = wire.DEFAULT_AUTOSCALER_URL,
+                  api_url: str = DEFAULT_API_URL,
+                  autoscaler_url: str = DEFAULT_AUTOSCALER_URL,
                   jobs: int | None = None) -> Finished[BuildResult]:
     """Build each model's artifacts in ``formats`` into ``outdir`` (or, when None, a
     folder of the cache), with ``<name>.deployment.json`` (the registration body)
@@ -202,7 +223,8 @@ def build_targets(models: Sequence[Deployment], *, cache: BuildCache, outdir: Pa
     return Finished(the_plan,
                     [_build_result(target, the_plan, outcomes, outdir, mtime, api_url,
                                    autoscaler_url) for target in the_plan.targets],
-                    [_inputs(t, outcomes) for t in the_plan.targets])
+                    [_inputs(t, outcomes) for t in the_plan.targets],
+                    [_state(the_plan, t, outcomes, mtime) for t in the_plan.targets])
 
 
 def _build_result(target: PlannedTarget, the_plan: BuildPlan,
@@ -225,7 +247,7 @@ def _build_result(target: PlannedTarget, the_plan: BuildPlan,
     if outdir is not None and config is not None:
         path = outdir / f"{d.name}.deployment.json"
         try:
-            write_if_changed(path, (json.dumps(config, indent=2) + "\n").encode())
+            write_if_changed(path, registration_file(config))
         except OSError as exc:
             raise VastbuildError(f"cannot write {path}: {exc.strerror or exc}",
                                  "free some space, or choose another output folder",

@@ -11,7 +11,9 @@ never share one.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -62,7 +64,14 @@ class PendingFile:
                 except FileNotFoundError:
                     mode = 0o644
             os.chmod(self.temporary, mode)
-            os.replace(self.temporary, self.path)
+            if _exchange(self.temporary, self.path):
+                # the temporary name now holds the old file: freeing a big one takes a
+                # tenth of a second, done while the process goes on (and before it ends)
+                self._done = True
+                threading.Thread(target=_remove, args=(self.temporary,),
+                                 name="vastbuild-remove").start()
+            else:
+                os.replace(self.temporary, self.path)
         except BaseException:
             self.discard()
             raise
@@ -79,6 +88,39 @@ class PendingFile:
             os.unlink(self.temporary)
         except FileNotFoundError:
             pass
+
+
+#: renameat2's flag that swaps two names atomically (Linux 3.15, glibc 2.28)
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(new: str | os.PathLike[str], old: str | os.PathLike[str]) -> bool:
+    """Swap the names ``new`` and ``old`` in one step, where the system can; whether it
+    did. Renaming over an existing file makes ext4 start writing the new file out
+    before the rename returns (its ``auto_da_alloc`` guard for programs that do not
+    fsync): a quarter of a second for a 400 MB artifact. An exchange is as atomic
+    and waits for nothing; the old file is then removed under the temporary name."""
+    if sys.platform != "linux" or not os.path.isfile(old):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    status: int = renameat2(_AT_FDCWD, os.fsencode(new), _AT_FDCWD, os.fsencode(old),
+                            _RENAME_EXCHANGE)
+    return status == 0
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass  # a leftover temporary file is harmless, and named as one
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int | None = 0o644,

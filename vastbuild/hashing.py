@@ -93,6 +93,26 @@ def _tree(members: Sequence[Member]) -> list[JsonValue]:
     return [f"{m.name}\0{manifest_entry(m)}" for m in members]
 
 
+def code_and_copies(trees: Iterable[tuple[str, str, Sequence[Member]]],
+                    ) -> tuple[list[Member], list[tuple[str, Sequence[Member]]]]:
+    """What :func:`component_hashes` takes as ``code`` and ``copies`` from a target's
+    trees, each ``(role, arcroot, members)`` in archive order: the CODE tree's
+    members, then each COPY by destination and each plugin's files by step name."""
+    listed = list(trees)
+    code = [m for role, _, members in listed if role == "code" for m in members]
+    copies = [(root, members) for role, root, members in listed if role == "copy"]
+    copies += [(f"plugin {root}", members) for role, root, members in listed
+               if role == "plugin"]
+    return code, copies
+
+
+def tree_components(code: Sequence[Member],
+                    copies: Sequence[tuple[str, Sequence[Member]]]) -> dict[str, str]:
+    """The two components files make: ``code`` and ``copies``."""
+    return {"code": _component("code", _tree(code)),
+            "copies": _component("copies", [[dst, _tree(members)] for dst, members in copies])}
+
+
 def component_hashes(
     *,
     config: bytes,
@@ -111,8 +131,7 @@ def component_hashes(
     ``tag`` are the small values the caller gathered from the model and wire.
     """
     return {
-        "code": _component("code", _tree(code)),
-        "copies": _component("copies", [[dst, _tree(members)] for dst, members in copies]),
+        **tree_components(code, copies),
         "requirements": _component("requirements", requirements),
         "config": _component("config", hashlib.sha256(config).hexdigest()),
         "image": _component("image", image),

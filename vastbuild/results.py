@@ -7,6 +7,7 @@ without importing the parser, the planner or networkx.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,12 @@ class BuildResult(HashResult):
 
 
 Record = dict[str, object]
+
+
+def registration_file(config: dict[str, JsonValue]) -> bytes:
+    """The bytes of ``<name>.deployment.json``: the registration body (see
+    :func:`vastbuild.wire.deployment_config`), indented."""
+    return (json.dumps(config, indent=2) + "\n").encode()
 
 
 def hash_record(result: HashResult) -> Record:

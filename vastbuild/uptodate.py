@@ -40,10 +40,10 @@ from vastbuild.stats import (
     CONTENT,
     LISTING,
     NO_CHECK,
+    RACY_NS,
     WRITTEN,
     Input,
     StatKey,
-    is_racy,
     listing_digest,
     stat_key,
 )
@@ -51,6 +51,8 @@ from vastbuild.stats import (
 #: bumped when a record's shape changes
 FORMAT = 2
 FOLDER = "uptodate-v2"
+#: the suffix of the file a record's state is kept in
+STATE_SUFFIX = ".state"
 
 Payload = dict[str, object]
 
@@ -109,6 +111,15 @@ class Found:
 
     payload: Payload
     changed: tuple[str, ...]
+    #: the workspace root the record was made in (the Vastfile's still)
+    root: str
+    #: the inputs as recorded: (path, *stat, check)
+    recorded: tuple[tuple[str, int, int, int, int, int, str], ...]
+
+    def inputs(self) -> list[Input]:
+        """The inputs as recorded."""
+        return [(path, (size, mtime, ctime, inode, mode), check)
+                for path, size, mtime, ctime, inode, mode, check in self.recorded]
 
 
 def lookup(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
@@ -145,7 +156,7 @@ def lookup(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
                 changed.append(path)
     except (ValueError, TypeError):
         return None
-    return Found(payload, tuple(changed))
+    return Found(payload, tuple(changed), root, inputs)
 
 
 def _holds(path: str, check: str) -> bool:
@@ -159,26 +170,87 @@ def _holds(path: str, check: str) -> bool:
         return False
 
 
-def save(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str, env: str, *,
-         root: str, started_ns: int, inputs: Iterable[Input], payload: Payload) -> bool:
-    """Record ``payload`` for ``vastfile`` and ``purpose``. An input modified within the
-    racy window before ``started_ns`` (when the run began) is recorded with what its
-    content or listing was, to be checked next time; one with nothing to check it by
-    makes the record unsafe, and then nothing is written (the next run works it out
-    again). Files vastbuild wrote itself are trusted by their stat. Whether it wrote."""
-    flat = []
-    for path, (key, check) in {path: (key, check) for path, key, check in inputs}.items():
-        if check != WRITTEN and is_racy(key, started_ns):
-            if not check:
-                return False
-        elif check != WRITTEN:
-            check = NO_CHECK
-        flat.append((path, *key, check))
+@dataclass(frozen=True)
+class NewRecord:
+    """A record to write: its purpose, the environment it holds in, the result, and
+    the files the run wrote (a build's outputs), which join the inputs."""
+
+    purpose: str
+    env: str
+    payload: Payload
+    written: Sequence[Input] = ()
+
+
+def save(cache_dir: str | os.PathLike[str], vastfile: str, records: Sequence[NewRecord], *,
+         root: str, started_ns: int, inputs: Iterable[Input],
+         state: StateRef | None = None) -> bool:
+    """Write the ``records`` of ``vastfile``, all made from ``inputs`` (a path given
+    twice counts as its last). An input modified within the racy window before
+    ``started_ns`` (when the run began) is recorded with what its content or listing
+    was, to be checked next time; one with nothing to check it by makes the records
+    unsafe, and then none is written (the next run works it out again). Files
+    vastbuild wrote itself are trusted by their stat. ``state`` names what
+    :mod:`vastbuild.patch` works from (see :func:`save_state`). Whether it wrote."""
+    common = _rows(inputs, started_ns)
+    if common is None:
+        return False
     from vastbuild.files import atomic_write
 
-    data = marshal.dumps((FORMAT, env, root, tuple(flat), payload))
     try:
-        atomic_write(_record_path(cache_dir, vastfile, purpose), data, mode=0o600)
+        for record in records:
+            rows = {**common, **(_rows(record.written, started_ns) or {})}
+            payload = record.payload if state is None else {**record.payload, "state": state}
+            atomic_write(_record_path(cache_dir, vastfile, record.purpose),
+                         marshal.dumps((FORMAT, record.env, root, tuple(rows.values()),
+                                        payload)), mode=0o600)
     except OSError:
         return False  # only a shortcut: the next run works it out again
     return True
+
+
+def _rows(inputs: Iterable[Input],
+          started_ns: int) -> dict[str, tuple[str, int, int, int, int, int, str]] | None:
+    """Each input as a record holds it, by path; None when one racy input has nothing
+    to be checked by."""
+    racy_from = started_ns - RACY_NS
+    rows = {}
+    for path, key, check in inputs:
+        if check != WRITTEN and key[1] >= racy_from and not check:
+            return None
+        if check != WRITTEN and key[1] < racy_from:
+            check = NO_CHECK
+        rows[path] = (path, *key, check)
+    return rows
+
+
+#: where a state is kept, and its digest
+StateRef = tuple[str, str]
+
+
+def save_state(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
+               data: bytes) -> StateRef | None:
+    """Keep ``data`` (a target's state) beside the record of ``vastfile`` for
+    ``purpose``; records that name the reference :func:`save` returns find it with
+    :func:`load_state`, read only when needed. None when it cannot be written."""
+    from vastbuild.files import atomic_write
+
+    path = _record_path(cache_dir, vastfile, purpose) + STATE_SUFFIX
+    try:
+        atomic_write(path, data, mode=0o600)
+    except OSError:
+        return None
+    return path, hashlib.sha256(data).hexdigest()
+
+
+def load_state(payload: Payload) -> bytes | None:
+    """The state the record whose payload is ``payload`` names; None when there is
+    none, or the file is not the one the record was made with."""
+    ref = payload.get("state")
+    if not isinstance(ref, tuple) or len(ref) != 2:
+        return None
+    try:
+        with open(ref[0], "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == ref[1] else None

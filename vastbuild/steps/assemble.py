@@ -60,32 +60,40 @@ class Assemble(StepKindBase):
         fmt, level = step.str_param("format"), step.int_param("level")
         folder = step.str_param("folder")
         trees = [expect(tree, CompressedTree).chunks for tree in inputs]
-        layout = layout_of(fmt, level, _chunks(inputs))
-        file = step.optional_str_param("file") or layout[:40] + SUFFIXES[fmt]
-        path = os.path.join(folder, file)
+        file = step.optional_str_param("file") or \
+            layout_of(fmt, level, _chunks(inputs))[:40] + SUFFIXES[fmt]
         try:
-            pending = PendingFile(path)
-        except OSError as exc:
-            raise VastbuildError(f"cannot write to {folder}: {exc.strerror or exc}",
-                                 "choose another output folder", setting="outdir") from None
-        with pending:
-            try:
-                try:
-                    length = fill(pending.stream.fileno(), trees, artifact_tail(
-                        fmt, level, _chunks(inputs)), ctx.cache.blobs, ctx.pool,
-                        lambda: ctx.checkpoint("assemble"))
-                except MissingBlob as missing:
-                    raise StaleInput(step.deps[missing.tree]) from None
-                index = ctx.output_index(folder)
-                if not _holds(index, folder, file, layout, length, compare=pending):
-                    pending.commit()
-                    index.remember(file, stat_key(os.stat(path)), FileDigest(layout, length),
-                                   None)
-            except OSError as exc:  # the cache reports its own failures otherwise
-                raise VastbuildError(f"cannot write {path}: {exc.strerror or exc}",
-                                     "free some space, or choose another output folder",
-                                     setting="outdir") from None
-        return ArtifactResult(path, layout, length)
+            return write_artifact(os.path.join(folder, file), fmt, level, trees, ctx)
+        except MissingBlob as missing:
+            raise StaleInput(step.deps[missing.tree]) from None
+
+
+def write_artifact(path: str, fmt: str, level: int, trees: Sequence[Sequence[ChunkBlob]],
+                   ctx: StepContext) -> ArtifactResult:
+    """Write the artifact of ``trees`` (each tree's chunk blobs, in archive order) at
+    ``path``, unless the file there already holds those bytes. :class:`MissingBlob`
+    names a tree whose blob is gone."""
+    folder, file = os.path.split(path)
+    chunks = [c for tree in trees for c in tree]
+    layout = layout_of(fmt, level, chunks)
+    try:
+        pending = PendingFile(path)
+    except OSError as exc:
+        raise VastbuildError(f"cannot write to {folder}: {exc.strerror or exc}",
+                             "choose another output folder", setting="outdir") from None
+    with pending:
+        try:
+            length = fill(pending.stream.fileno(), trees, artifact_tail(fmt, level, chunks),
+                          ctx.cache.blobs, ctx.pool, lambda: ctx.checkpoint("assemble"))
+            index = ctx.output_index(folder)
+            if not _holds(index, folder, file, layout, length, compare=pending):
+                pending.commit()
+                index.remember(file, stat_key(os.stat(path)), FileDigest(layout, length), None)
+        except OSError as exc:  # the cache reports its own failures otherwise
+            raise VastbuildError(f"cannot write {path}: {exc.strerror or exc}",
+                                 "free some space, or choose another output folder",
+                                 setting="outdir") from None
+    return ArtifactResult(path, layout, length)
 
 
 class MissingBlob(KeyError):

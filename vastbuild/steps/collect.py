@@ -263,8 +263,8 @@ class _TreeWork:
                 self.ctx.checkpoint("collect")
                 assert entry.key is not None
                 keep = bool(self.ctx.formats) and entry.key[0] <= KEEP_BYTES
-                digest, data = _hash(self.scan.path(entry.rel), entry.key, self.filter_python,
-                                     keep)
+                digest, data = hash_file(self.scan.path(entry.rel), entry.key,
+                                         self.filter_python, keep)
                 if data is not None:
                     kept[position] = data
             digests.append(digest)
@@ -301,9 +301,11 @@ class _TreeWork:
                            self.scan.root)
 
 
-def _hash(path: str, key: StatKey, filter_python: bool,
-          keep: bool) -> tuple[FileDigest, bytes | None]:
-    """The file's digest (and, with ``keep``, its bytes)."""
+def hash_file(path: str, key: StatKey, filter_python: bool,
+              keep: bool) -> tuple[FileDigest, bytes | None]:
+    """The digest of the file ``path`` whose lstat was ``key`` (and, with ``keep``, its
+    bytes); ``filter_python``: a ``.py`` file is hashed for the content hash without
+    its lines marked ``# !VAST_IGNORE_CHANGES``."""
     size = key[0]
     python = filter_python and path.endswith(".py")
     sha, data = read_file(path, key, keep=keep or python)

@@ -14,7 +14,7 @@ recently for the stat to vouch for them).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from vastbuild.archive import (
     ChunkInfo,
@@ -89,20 +89,41 @@ def _compress_chunk(step: Step, tree: TreeResult, chunk: tuple[int, int, ChunkIn
                     level: int, mtime: int, name: str, ctx: StepContext) -> int:
     """Compress the members ``chunk`` names of ``tree`` into the blob ``name``; its length."""
     start, stop, info = chunk
+    try:
+        return write_blob(ctx, name, tree.members[start:stop], info, fmt, level, mtime,
+                          tree_content(tree, start, ctx), tree.root)
+    except MissingContent:  # the generated file fell out of the cache
+        raise StaleInput(step.deps[0]) from None
 
+
+class MissingContent(KeyError):
+    """A generated file's bytes are no longer in the cache."""
+
+
+def tree_content(tree: TreeResult, start: int, ctx: StepContext,
+                 kept: Mapping[int, bytes] | None = None,
+                 ) -> Callable[[int, Member], Iterator[bytes]]:
+    """The bytes of the members of ``tree`` from position ``start`` on, by their position
+    from there: ``kept`` (by position in the tree) when at hand, else read from their
+    file with the stat they were hashed with (and their digest checked when modified
+    too recently for the stat to vouch for them), or from the cache for a generated
+    file (:class:`MissingContent` when it is gone)."""
     def content(position: int, member: Member) -> Iterator[bytes]:
+        data = kept.get(start + position) if kept else None
+        if data is not None:
+            yield data
+            return
         path, key = tree.path(start + position), tree.keys[start + position]
         if path is None or key is None:
             data = ctx.cache.get_content(member.sha256)
-            if data is None:  # the generated file fell out of the cache
-                raise StaleInput(step.deps[0])
+            if data is None:
+                raise MissingContent(member.sha256)
             yield data
             return
         racy = is_racy(key, ctx.started_ns)
         yield from file_pieces(path, key, member.sha256 if racy else None)
 
-    return write_blob(ctx, name, tree.members[start:stop], info, fmt, level, mtime, content,
-                      tree.root)
+    return content
 
 
 def write_blob(ctx: StepContext, name: str, members: Sequence[Member], info: ChunkInfo,

@@ -35,7 +35,7 @@ from urllib3.exceptions import LocationValueError
 from vastbuild import __version__
 from vastbuild.errors import VastbuildError
 from vastbuild.units import optional_int
-from vastbuild.wire import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
+from vastbuild.urls import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
 
 #: Where trace lines go (the CLI passes a stderr writer for ``-v``).
 Trace = Callable[[str], None]

@@ -46,7 +46,7 @@ test: $(VENV)/.test-installed sdk-venv lint
 	VASTBUILD_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(BIN)/pytest -q
 
 bench: $(VENV)/.installed
-	$(BIN)/python bench/build_bench.py
+	$(BIN)/python bench/run.py --results bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) $(SDK_VENV) build dist *.egg-info

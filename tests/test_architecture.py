@@ -141,10 +141,14 @@ def test_a_warm_hash_imports_no_parser_no_graph_no_http(tmp_path: Path) -> None:
     status, warm, third = _probe(tmp_path, "--cache-dir", str(cache), "hash", "project")
     assert status == 0 and third == out
     assert _heavy(warm) == []
-    # and the record is not trusted once an input changes
+    # a file's new content is hashed from the record's state, still without the parser
     (project / "data" / "a.txt").write_text("changed\n")
-    status, changed, fourth = _probe(tmp_path, "--cache-dir", str(cache), "hash", "project")
-    assert status == 0 and fourth != out and "vastbuild.syntax" in changed
+    status, patched, fourth = _probe(tmp_path, "--cache-dir", str(cache), "hash", "project")
+    assert status == 0 and fourth != out and "vastbuild.syntax" not in patched
+    # a new file is the full hash's to see
+    (project / "data" / "new.txt").write_text("new\n")
+    status, changed, fifth = _probe(tmp_path, "--cache-dir", str(cache), "hash", "project")
+    assert status == 0 and fifth not in (out, fourth) and "vastbuild.syntax" in changed
 
 
 def test_a_build_with_nothing_to_do_imports_nothing_heavy_and_writes_nothing(

@@ -61,6 +61,11 @@ def test_source_the_tokenizer_cannot_read_is_kept_whole() -> None:
     assert filter_ignored_lines(source) == source
 
 
+def test_source_that_is_not_utf8_is_hashed_whole() -> None:
+    source = b"a = 1  # !VAST_IGNORE_CHANGES\n\xbb\xff\n"
+    assert filter_ignored_lines(source) == source
+
+
 def test_crlf_lines_are_filtered_too() -> None:
     source = b"a = 1\r\nb = 2  # !VAST_IGNORE_CHANGES\r\nc = 3\r\n"
     assert filter_ignored_lines(source) == b"a = 1\r\nc = 3\r\n"

@@ -46,7 +46,7 @@ from vastai.serverless.remote.base import Config
 from vastai.serverless.remote.deploy import Deployment as SdkDeployment
 from vastai.serverless.remote.utils import serialize_config
 
-from vastbuild import wire
+from vastbuild import urls, wire
 from vastbuild.api import build, load
 from vastbuild.catalog import catalog
 from vastbuild.model import Deployment, SearchTerm
@@ -158,9 +158,9 @@ class Case:
 
 
 CASES = [
-    Case("llm", sdk_llm, wire.DEFAULT_API_URL, None),
+    Case("llm", sdk_llm, urls.DEFAULT_API_URL, None),
     Case("whisper", sdk_whisper, LOOPBACK_API, LOOPBACK_AUTOSCALER),
-    Case("imagegen", sdk_imagegen, wire.DEFAULT_API_URL, LOOPBACK_AUTOSCALER),
+    Case("imagegen", sdk_imagegen, urls.DEFAULT_API_URL, LOOPBACK_AUTOSCALER),
     Case("embed", sdk_embed, LOOPBACK_API, None),
 ]
 
@@ -235,7 +235,7 @@ def test_registration_body_is_the_sdks_but_for_documented_differences(
     sdk_body = app._into_deployment_config_and_tarball(str(tmp_path / "sdk.tar.gz")).to_dict()
     ours = wire.deployment_config(
         model, file_hash=sdk_body["file_hash"], file_size=sdk_body["file_size"],
-        api_url=case.api_url, autoscaler_url=case.autoscaler_url or wire.DEFAULT_AUTOSCALER_URL)
+        api_url=case.api_url, autoscaler_url=case.autoscaler_url or urls.DEFAULT_AUTOSCALER_URL)
 
     assert list(ours) == list(sdk_body)  # same fields, same order
     assert ours["env"] == ports_sorted(sdk_body["env"])
@@ -246,8 +246,8 @@ def test_registration_body_is_the_sdks_but_for_documented_differences(
 
 def test_sdk_default_autoscaler_is_ours() -> None:
     app = sdk_client(name="probe")
-    assert app.autoscaler_url == wire.DEFAULT_AUTOSCALER_URL
-    assert app.webserver_url == wire.DEFAULT_API_URL
+    assert app.autoscaler_url == urls.DEFAULT_AUTOSCALER_URL
+    assert app.webserver_url == urls.DEFAULT_API_URL
 
 
 def test_search_params_equal_the_sdks_given_server_units() -> None:

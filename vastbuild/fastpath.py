@@ -31,11 +31,12 @@ from vastbuild.results import (
     hash_record,
     registration_file,
 )
-from vastbuild.stats import WRITTEN, stat_paths
+from vastbuild.stats import IDENTITY, WRITTEN, stat_paths
 
 if TYPE_CHECKING:
     from vastbuild.builder import Finished
     from vastbuild.patch import Patched
+    from vastbuild.steps.base import StepContext
 
 R = TypeVar("R", bound=HashResult)
 
@@ -105,40 +106,54 @@ def _patched(cache_dir: str | os.PathLike[str], vastfiles: Sequence[Path],
     from concurrent.futures import ThreadPoolExecutor
 
     from vastbuild.cache import BuildCache
-    from vastbuild.patch import NotPatchable, TargetState, patch
     from vastbuild.progress import Reporter
     from vastbuild.steps.base import StepContext
 
     started = time.time_ns()
-    results: list[HashResult] = []
     cache = BuildCache(Path(cache_dir))
     try:
         with ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="vastbuild-work") as pool:
             ctx = StepContext(cache=cache, reporter=Reporter(), pool=pool, started_ns=started)
-            for vastfile, record in zip(vastfiles, found, strict=True):
-                before = hash_from_record(record.payload) if hash_env is None else \
-                    build_from_record(record.payload)
-                if not record.changed:
-                    results.append(before)
-                    continue
-                data = uptodate.load_state(record.payload)
-                artifacts = _artifacts(before)
-                if data is None or set(record.changed) & _outputs(before):
-                    return None  # no state, or an output was touched: the full build judges
-                try:
-                    done = patch(TargetState.from_bytes(data), record.changed, ctx,
-                                 artifacts=artifacts)
-                    after = _result(before, done)
-                    _write_registration(after)
-                except NotPatchable:
-                    return None
-                _save(cache_dir, str(vastfile), purpose, env, hash_env, started, record, done,
-                      after)
-                results.append(after)
-            for index in ctx.outputs.values():
-                index.save(prune=False)
+            try:
+                return _patch_each(cache_dir, vastfiles, found, purpose, env, hash_env,
+                                   started, ctx)
+            except BaseException:
+                ctx.cancelled.set()  # work on the pool stops at its next checkpoint
+                raise
     finally:
         cache.close()
+
+
+def _patch_each(cache_dir: str | os.PathLike[str], vastfiles: Sequence[Path],
+                found: Sequence[uptodate.Found], purpose: str, env: str, hash_env: str | None,
+                started: int, ctx: StepContext) -> list[HashResult] | None:
+    """Each target's result, patched where its record names changes; None as soon as
+    one cannot be patched."""
+    from vastbuild.patch import NotPatchable, TargetState, patch
+
+    results: list[HashResult] = []
+    for vastfile, record in zip(vastfiles, found, strict=True):
+        before = hash_from_record(record.payload) if hash_env is None else \
+            build_from_record(record.payload)
+        if not record.changed:
+            results.append(before)
+            continue
+        data = uptodate.load_state(cache_dir, record.payload)
+        artifacts = _artifacts(before)
+        if data is None or set(record.changed) & _outputs(before):
+            return None  # no state, or an output was touched: the full build judges
+        try:
+            done = patch(TargetState.from_bytes(data), record.changed, ctx,
+                         artifacts=artifacts)
+            after = _result(before, done)
+            _write_registration(after)
+        except NotPatchable:
+            return None
+        _save(cache_dir, str(vastfile), purpose, env, hash_env, started, record, done,
+              after)
+        results.append(after)
+    for index in ctx.outputs.values():
+        index.save(prune=False)
     return results
 
 
@@ -226,6 +241,6 @@ def remember(cache_dir: str | os.PathLike[str], purposes: Sequence[tuple[str, Se
         uptodate.save(
             cache_dir, vastfile, _records(envs, result), root=os.fspath(d.root),
             started_ns=started,
-            inputs=[*stat_paths([vastfile, *folders_between(vastfile, d.root)]), *read,
-                    *plugin_files],
+            inputs=[*stat_paths(folders_between(vastfile, d.root), IDENTITY),
+                    *stat_paths([vastfile]), *read, *plugin_files],
             state=uptodate.save_state(cache_dir, vastfile, purposes[0][0], state.to_bytes()))

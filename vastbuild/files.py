@@ -68,8 +68,11 @@ class PendingFile:
                 # the temporary name now holds the old file: freeing a big one takes a
                 # tenth of a second, done while the process goes on (and before it ends)
                 self._done = True
-                threading.Thread(target=_remove, args=(self.temporary,),
-                                 name="vastbuild-remove").start()
+                if not _bigger_than(self.temporary, _REMOVE_AFTER):
+                    _remove(self.temporary)
+                else:
+                    threading.Thread(target=_remove, args=(self.temporary,),
+                                     name="vastbuild-remove").start()
             else:
                 os.replace(self.temporary, self.path)
         except BaseException:
@@ -114,6 +117,17 @@ def _exchange(new: str | os.PathLike[str], old: str | os.PathLike[str]) -> bool:
     status: int = renameat2(_AT_FDCWD, os.fsencode(new), _AT_FDCWD, os.fsencode(old),
                             _RENAME_EXCHANGE)
     return status == 0
+
+
+#: an old file this big is removed by a thread of its own once replaced
+_REMOVE_AFTER = 64 << 20
+
+
+def _bigger_than(path: str, size: int) -> bool:
+    try:
+        return os.stat(path).st_size >= size
+    except OSError:
+        return False
 
 
 def _remove(path: str) -> None:

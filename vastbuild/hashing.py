@@ -46,8 +46,9 @@ def filter_ignored_lines(data: bytes) -> bytes:
     ``!VAST_IGNORE_CHANGES`` (after ``#`` and surrounding blanks).
 
     Python's own tokenizer finds the comments, so a marker inside a string is not
-    one. Source the tokenizer cannot read is returned whole: a deterministic answer
-    for a file the worker could not import anyway.
+    one. Source the tokenizer cannot read (broken syntax, bytes that are not in its
+    encoding) is returned whole: a deterministic answer for a file the worker could
+    not import anyway.
     """
     if IGNORE_MARKER.encode() not in data:
         return data
@@ -58,7 +59,7 @@ def filter_ignored_lines(data: bytes) -> bytes:
         for token in tokenize.tokenize(io.BytesIO(data).readline):
             if token.type == tokenize.COMMENT and token.string[1:].strip() == IGNORE_MARKER:
                 marked.add(token.start[0])
-    except (tokenize.TokenError, SyntaxError):
+    except (tokenize.TokenError, SyntaxError, UnicodeDecodeError):
         return data
     if not marked:
         return data

@@ -31,7 +31,7 @@ from vastbuild.graph import BuildGraph
 from vastbuild.ignore import IgnoreRules, load_rules
 from vastbuild.model import Deployment
 from vastbuild.plugins import LOAD_FAILED, PluginError, registry
-from vastbuild.stats import Input, stat_paths
+from vastbuild.stats import IDENTITY, Input, stat_paths
 from vastbuild.steps.base import StepResult, TreeResult
 from vastbuild.steps.collect import ALWAYS_EXCLUDED_NAMES, Scan, scan_tree, travels
 from vastbuild.steps.config import ARCNAME as CONFIG_ARCNAME
@@ -175,7 +175,8 @@ class _Planner:
             step = self.graph.step(step_id)
             if isinstance(step.attachment, Scan):
                 stats.extend(step.attachment.stats())
-                stats.extend(stat_paths(folders_between(step.attachment.root, d.root)))
+                stats.extend(stat_paths(folders_between(step.attachment.root, d.root),
+                                        IDENTITY))
         return PlannedTarget(d, config, tuple(trees), tuple(requirements), tuple(inputs), paths,
                              tuple(stats), compressed, assembled)
 

@@ -34,8 +34,10 @@ def is_racy(key: StatKey, looked_ns: int) -> bool:
 #: how an input is checked when its stat cannot vouch for it (the first letter of
 #: its check): not at all (a racy input with no check makes a record unsafe), by the
 #: file's content ("s<sha256>"), by the folder's listing ("d<digest>"), or never:
-#: "w", a file vastbuild wrote itself
-NO_CHECK, CONTENT, LISTING, WRITTEN = "", "s", "d", "w"
+#: "w", a file vastbuild wrote itself, and "i", a folder on the way to an input,
+#: which matters by its identity alone (replacing it changes its inode and its
+#: parent's stat; what it lists is the inputs' to tell)
+NO_CHECK, CONTENT, LISTING, WRITTEN, IDENTITY = "", "s", "d", "w", "i"
 
 #: something a result was made from: its path, its stat, and its check
 Input = tuple[str, StatKey, str]

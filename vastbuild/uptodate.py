@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from vastbuild.stats import (
     CONTENT,
+    IDENTITY,
     LISTING,
     NO_CHECK,
     RACY_NS,
@@ -215,23 +216,26 @@ def _rows(inputs: Iterable[Input],
     racy_from = started_ns - RACY_NS
     rows = {}
     for path, key, check in inputs:
-        if check != WRITTEN and key[1] >= racy_from and not check:
-            return None
-        if check != WRITTEN and key[1] < racy_from:
+        if check in (WRITTEN, IDENTITY):
+            pass  # trusted by its stat alone, racy or not
+        elif key[1] < racy_from:
             check = NO_CHECK
+        elif not check:
+            return None
         rows[path] = (path, *key, check)
     return rows
 
 
-#: where a state is kept, and its digest
+#: a state's file name (in the records' folder) and its digest
 StateRef = tuple[str, str]
 
 
 def save_state(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
                data: bytes) -> StateRef | None:
     """Keep ``data`` (a target's state) beside the record of ``vastfile`` for
-    ``purpose``; records that name the reference :func:`save` returns find it with
-    :func:`load_state`, read only when needed. None when it cannot be written."""
+    ``purpose``; records that name the reference returned find it with
+    :func:`load_state`, which reads it only when needed. None when it cannot be
+    written."""
     from vastbuild.files import atomic_write
 
     path = _record_path(cache_dir, vastfile, purpose) + STATE_SUFFIX
@@ -239,17 +243,17 @@ def save_state(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
         atomic_write(path, data, mode=0o600)
     except OSError:
         return None
-    return path, hashlib.sha256(data).hexdigest()
+    return os.path.basename(path), hashlib.sha256(data).hexdigest()
 
 
-def load_state(payload: Payload) -> bytes | None:
+def load_state(cache_dir: str | os.PathLike[str], payload: Payload) -> bytes | None:
     """The state the record whose payload is ``payload`` names; None when there is
     none, or the file is not the one the record was made with."""
     ref = payload.get("state")
-    if not isinstance(ref, tuple) or len(ref) != 2:
+    if not isinstance(ref, tuple) or len(ref) != 2 or os.path.basename(ref[0]) != ref[0]:
         return None
     try:
-        with open(ref[0], "rb") as handle:
+        with open(os.path.join(cache_dir, FOLDER, ref[0]), "rb") as handle:
             data = handle.read()
     except OSError:
         return None

@@ -571,49 +571,59 @@ def _zstd_context(level: int) -> zstandard.ZstdCompressor:
     return contexts[level]
 
 
-#: a slice is stored as it is when none of these samples of it compresses below
-#: STORED_RATIO of its size
-SAMPLES = 4
-SAMPLE_BYTES = 4096
+#: A gzip member's deflate stream is decided segment by segment: a segment whose
+#: middle SAMPLE_BYTES do not shrink below STORED_RATIO at isal's fastest level is
+#: stored as it is (random bytes, weights, archives: a copy instead of the
+#: compressor's time for nothing); runs of the others are deflated, each run by one
+#: engine, which sees no byte of a stored segment.
+SEGMENT = 64 << 10
+SAMPLE_BYTES = 1024
 STORED_RATIO = 0.97
 #: a stored deflate block holds at most this many bytes
 _STORED_BLOCK = 65535
+#: an empty stored block that ends a deflate stream
+_LAST_EMPTY_BLOCK = b"\x01\x00\x00\xff\xff"
 
 
 def gzip_member(data: bytes, level: int) -> bytes:
-    """``data`` as one gzip member (RFC 1952): deflated at ``level`` by isal, or in
-    stored blocks when :func:`compresses` says it would not shrink."""
+    """``data`` as one gzip member (RFC 1952): a raw deflate stream of its segments,
+    each deflated by isal at ``level`` or stored (see :data:`SEGMENT`)."""
     from isal import isal_zlib
 
-    if compresses(data):
-        engine = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
-        body = engine.compress(data) + engine.flush()
-    else:
-        view = memoryview(data)
-        blocks: list[bytes | memoryview] = []
-        for offset in range(0, len(data), _STORED_BLOCK):
-            piece = view[offset:offset + _STORED_BLOCK]
-            last = offset + _STORED_BLOCK >= len(data)
-            blocks.append(struct.pack("<BHH", last, len(piece), len(piece) ^ 0xFFFF))
-            blocks.append(piece)
-        body = b"".join(blocks)
     trailer = struct.pack("<II", isal_zlib.crc32(data) & 0xFFFFFFFF, len(data) & 0xFFFFFFFF)
-    return b"".join((_GZIP_HEADER, body, trailer))
+    return b"".join((_GZIP_HEADER, *_deflate(data, level), trailer))
 
 
-def compresses(data: bytes) -> bool:
-    """Whether deflating ``data`` is worth it: some sample of it shrinks. Samples are
-    taken at fixed places, so the answer is a function of the bytes."""
+def _deflate(data: bytes, level: int) -> Iterator[bytes | memoryview]:
     from isal import isal_zlib
 
-    if len(data) <= SAMPLES * SAMPLE_BYTES:
-        return True
-    stride = len(data) // SAMPLES
-    for index in range(SAMPLES):
-        sample = data[index * stride:index * stride + SAMPLE_BYTES]
-        if len(isal_zlib.compress(sample, 0, -15)) < STORED_RATIO * len(sample):
-            return True
-    return False
+    view = memoryview(data)
+    engine = None
+    for offset in range(0, len(data), SEGMENT):
+        segment = view[offset:offset + SEGMENT]
+        if compresses(segment):
+            if engine is None:
+                engine = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
+            yield engine.compress(segment)
+            continue
+        if engine is not None:  # end the run on a byte boundary, the stream not ended
+            yield engine.flush(isal_zlib.Z_SYNC_FLUSH)
+            engine = None
+        for start in range(0, len(segment), _STORED_BLOCK):
+            piece = segment[start:start + _STORED_BLOCK]
+            yield struct.pack("<BHH", 0, len(piece), len(piece) ^ 0xFFFF)
+            yield piece
+    yield engine.flush() if engine is not None else _LAST_EMPTY_BLOCK
+
+
+def compresses(segment: bytes | memoryview) -> bool:
+    """Whether deflating ``segment`` is worth it: the sample in its middle shrinks
+    (a function of the bytes, so the member is too)."""
+    from isal import isal_zlib
+
+    start = max(0, (len(segment) - SAMPLE_BYTES) // 2)
+    sample = segment[start:start + SAMPLE_BYTES]
+    return len(isal_zlib.compress(sample, 0, -15)) < STORED_RATIO * len(sample)
 
 
 def compress_bytes(fmt: str, level: int, data: bytes, out: BinaryIO) -> Compressor:
@@ -630,7 +640,8 @@ def compressor_version(fmt: str) -> str:
     if fmt == "gz":
         import isal
 
-        return f"isal {isal.__version__}, a member a slice, stored when incompressible"
+        return (f"isal {isal.__version__}, a member a slice, each {SEGMENT}-byte segment "
+                "deflated or stored")
     import zstandard
 
     return f"zstandard {zstandard.__version__} (libzstd {zstandard.ZSTD_VERSION})"

@@ -190,9 +190,15 @@ def run_case(case: Case, cwd: Path) -> None:
 
 
 def reset(*paths: Path) -> Callable[[], None]:
+    """Start from nothing at ``paths``: what is there is moved aside, into a ``trash``
+    folder emptied after the last round, since deleting a gigabyte makes the disk
+    discard its blocks while the next cases run."""
     def prepare() -> None:
         for path in paths:
-            shutil.rmtree(path, ignore_errors=True)
+            if path.exists():
+                trash = path.parent / "trash"
+                trash.mkdir(exist_ok=True)
+                path.rename(trash / f"{path.name}-{time.monotonic_ns()}")
         os.sync()
     return prepare
 
@@ -241,8 +247,9 @@ def tool(name: str, package: str) -> bool:
     not and this is a Debian machine run as root; saying so when it stays missing."""
     if shutil.which(name) is None and shutil.which("apt-get") and os.geteuid() == 0:
         print(f"{name} is missing: apt-get install {package} ...", file=sys.stderr, flush=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", package], stdout=subprocess.DEVNULL,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, check=False)
+        for command in (["update", "-qq"], ["install", "-y", "-qq", package]):
+            subprocess.run(["apt-get", *command], stdout=subprocess.DEVNULL, check=False,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     if shutil.which(name) is None:
         print(f"{name} is not installed (apt-get install {package}): its case is skipped",
               file=sys.stderr)
@@ -401,6 +408,7 @@ def main() -> None:
                     run_case(case, REPO)
         finally:
             subprocess.run(["git", "-C", str(root), "checkout", "-q", "--", "."], check=True)
+            shutil.rmtree(work / "trash", ignore_errors=True)
         sections.append(report(name, root, cases))
         peaks[name] = max(max(c.rss_mb) for c in cases if c.ours)
     if len(peaks) == 2:

@@ -296,7 +296,7 @@ def warm_up(python: Path, root: Path, work: Path) -> None:
     vb = [str(python), "-m", "vastbuild", "--cache-dir", str(work / "cache-warm"), "-q"]
     for argv in (["build", "--format", "gz", str(root), "-o", str(work / "out")],
                  ["hash", str(root)]):
-        subprocess.run([*vb, *argv], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*vb, *argv], check=True, stdout=subprocess.DEVNULL, cwd=work)
 
 
 # -- reporting ---------------------------------------------------------------------------
@@ -405,7 +405,7 @@ def main() -> None:
                 print(f"{name}: round {round_ + 1} of {args.rounds}", file=sys.stderr,
                       flush=True)
                 for case in cases:
-                    run_case(case, REPO)
+                    run_case(case, work)  # not the checkout: `-m vastbuild` would import it
         finally:
             subprocess.run(["git", "-C", str(root), "checkout", "-q", "--", "."], check=True)
             shutil.rmtree(work / "trash", ignore_errors=True)

@@ -168,14 +168,20 @@ def test_the_cli_builds_coinciding_folders(tmp_path: Path) -> None:
         "./lib/sub/y.py"]
 
 
-def test_vastignore_resolves_overlapping_copies(tmp_path: Path) -> None:
+def test_vastignore_patterns_are_relative_to_their_own_folder(tmp_path: Path) -> None:
+    """As in a .gitignore: `/lib/common/` beside the Vastfile names ws/lib/common,
+    whichever COPY reads it; `/common/` names ws/common, which is not there; a nested
+    .vastignore governs its own folder."""
     root = workspace(tmp_path / "ws", {"lib/common/timing.py": "t", "lib/top.py": "x",
-                                       ".vastignore": "/common/\n"},
-                     ["COPY lib /app/lib", "COPY lib/common /app/lib/common"])
+                                       "lib/more/a.txt": "a", "lib/more/b.txt": "b",
+                                       "lib/more/.vastignore": "/b.txt\n",
+                                       ".vastignore": "/lib/common/\n/common/\n"},
+                     ["COPY lib /app/lib"])
     (result,) = build([load(root)], cache_dir=tmp_path / "cache", outdir=tmp_path / "out",
                       formats=("gz",))
     names = tar_names(result.artifacts["gz"])
-    assert names.count("/app/lib/common/timing.py") == 1 and names.count("/app/lib/common") == 1
+    assert "/app/lib/top.py" in names and "/app/lib/more/a.txt" in names
+    assert not [n for n in names if "common" in n or n.endswith(("b.txt", ".vastignore"))]
 
 
 def test_arcnames_are_compared_normalised() -> None:

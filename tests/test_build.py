@@ -261,7 +261,7 @@ def test_vastignore_excludes_from_every_copy(tmp_path: Path) -> None:
     root = tmp_path / "p"
     write_tree(root, {
         "app.py": "x = 1\n",
-        ".vastignore": "*.log\n/top-only.txt\ncache/\n!keep.log\n",
+        ".vastignore": "*.log\n/data/top-only.txt\ncache/\n!keep.log\n",
         "data/a.txt": "a", "data/run.log": "log", "data/keep.log": "keep",
         "data/top-only.txt": "top", "data/sub/top-only.txt": "nested",
         "data/cache/big.bin": "x" * 1000, "data/.git/HEAD": "ref",
@@ -272,13 +272,29 @@ def test_vastignore_excludes_from_every_copy(tmp_path: Path) -> None:
     assert {"/app/data/a.txt", "/app/data/keep.log", "/app/data/sub/top-only.txt"} <= names
     assert not {"/app/data/run.log", "/app/data/top-only.txt", "/app/data/cache",
                 "/app/data/.git/HEAD", "/app/all/Vastfile", "/app/all/.vastignore",
-                "/app/all/data/.git"} & names
+                "/app/all/data/.git", "/app/all/data/top-only.txt"} & names
     before = result.hash
     (root / "data" / "run.log").write_text("changed")
     (root / "data" / "cache" / "big.bin").write_text("changed")
     assert hash_of(d, tmp_path) == before
     (root / "data" / "a.txt").write_text("changed")
     assert hash_of(d, tmp_path) != before
+
+
+def test_vastignore_paths_are_relative_to_its_folder_as_in_gitignore(tmp_path: Path) -> None:
+    """`assets/table.csv` beside the Vastfile names that file inside `COPY assets`."""
+    root = tmp_path / "p"
+    write_tree(root, {"app.py": "x = 1\n", ".vastignore": "assets/table.csv\n",
+                      "assets/table.csv": "a,b\n", "assets/logo.svg": "<svg/>",
+                      "assets/more/table.csv": "kept: the pattern has a slash, so anchored\n"})
+    d = deployment(root, copies=[("assets", "/opt/assets")])
+    result = one(d, tmp_path)
+    names = set(members(result.artifacts["gz"]))
+    assert "/opt/assets/table.csv" not in names
+    assert {"/opt/assets/logo.svg", "/opt/assets/more/table.csv"} <= names
+    before = result.hash
+    (root / "assets" / "table.csv").write_text("c,d\n")
+    assert hash_of(d, tmp_path) == before
 
 
 def test_a_copy_may_name_an_excluded_path_explicitly(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ from vastbuild.diagnostics import (
 )
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.results import BuildResult, HashResult
+from vastbuild.targets import NoVastfile, find_vastfile
 from vastbuild.units import format_bytes, parse_bytes
 from vastbuild.urls import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL, check_url
 
@@ -62,6 +63,7 @@ __all__ = [
     "ARTIFACT_FORMATS", "DEFAULT_API_URL", "DEFAULT_AUTOSCALER_URL",
     "DEFAULT_DEV_SERVER_PORT", "VERSION", "BuildResult", "CheckReport", "Diagnostic",
     "DiagnosticError", "HashResult", "InvalidArgument", "LoadedTargets", "NoVastfile",
+    "TargetInfo", "list_targets", "resolve_targets",
     "Severity", "Span", "Target", "VastbuildError", "build", "build_graph", "cache_clear",
     "cache_gc", "cache_stats", "check", "check_url", "compressors", "connect",
     "default_cache_dir", "default_dev_server_data_dir", "deploy", "dev_server",
@@ -83,36 +85,59 @@ Report = Callable[[str], None]
 R = TypeVar("R", bound=HashResult)
 
 
-class NoVastfile(InvalidArgument):
-    """A path that names no Vastfile: missing, a folder without one, not a regular file."""
+def resolve_targets(targets: Sequence[Target], *,
+                    cwd: Path | None = None) -> list[Path | Deployment]:
+    """The targets ``targets`` name, in order, each once: a :class:`Deployment` as it is;
+    a string or path as :mod:`vastbuild.targets` reads it (a path, a label such as
+    ``//services/llm``, a pattern such as ``//services/...`` or ``./...``, a deployment
+    name or ``name:tag``). Default: ``./Vastfile``. :class:`NoVastfile` for a name that
+    names none."""
+    from vastbuild.model import Deployment
+    from vastbuild.targets import resolve
+
+    found: list[Path | Deployment] = []
+    for target in targets or (VASTFILE,):
+        if isinstance(target, Deployment):
+            found.append(target)
+        else:
+            found.extend(v for v in resolve([target], _registered, cwd=cwd) if v not in found)
+    return found
 
 
-# -- finding, checking, loading ---------------------------------------------------------
+def _registered(vastfile: Path) -> tuple[str, str] | None:
+    """The (name, tag) a Vastfile registers, None when it does not check."""
+    model = check(vastfile).model
+    return None if model is None else (model.name, model.tag)
 
-def find_vastfile(path: str | os.PathLike[str]) -> Path:
-    """``path`` itself when it is a regular file, ``path/Vastfile`` when it is a folder
-    holding one; otherwise :class:`NoVastfile`, saying what is missing."""
-    path = Path(path)
-    # os.path's tests answer False for any OSError (a name too long, say)
-    if os.path.isdir(path):
-        candidate = path / VASTFILE
-        if os.path.isfile(candidate):
-            return candidate
-        if os.path.isdir(candidate):
-            raise NoVastfile(f"{candidate} is a folder, not a Vastfile",
-                             "name the Vastfile itself, or the folder that holds it")
-        raise NoVastfile(f"no {VASTFILE} in {path}",
-                         f"create {candidate}, or name the Vastfile to use")
-    if os.path.isfile(path):
-        return path
-    if os.path.exists(path):  # reading a named pipe or a device could wait forever
-        raise NoVastfile(f"{path} is not a regular file",
-                         "name a Vastfile, or a folder that holds one")
-    if os.path.islink(path):
-        raise NoVastfile(f"{path} is a symbolic link to {os.readlink(path)}, which does "
-                         "not exist (or is a loop of links)",
-                         "point the link at a Vastfile, or name the Vastfile itself")
-    raise NoVastfile(f"{path} does not exist", "name a Vastfile, or a folder that holds one")
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """A target of the workspace: its label, its Vastfile, and what it registers (None
+    when the Vastfile has errors)."""
+
+    label: str
+    vastfile: Path
+    name: str | None
+    tag: str | None
+
+
+def list_targets(patterns: Sequence[str] = ("//...",), *,
+                 cwd: Path | None = None) -> list[TargetInfo]:
+    """The targets ``patterns`` name (default: the whole workspace), each checked for
+    the name and tag it registers."""
+    from vastbuild.targets import names_of
+
+    vastfiles = [t for t in resolve_targets(list(patterns) or ["//..."], cwd=cwd)
+                 if isinstance(t, Path)]
+    infos = []
+    for named in names_of(vastfiles, cwd):
+        registered = _registered(named.vastfile)
+        infos.append(TargetInfo(named.label, named.vastfile,
+                                registered[0] if registered else None,
+                                registered[1] if registered else None))
+    return infos
+
+
 
 
 @dataclass(frozen=True)
@@ -182,12 +207,10 @@ def load_all(targets: Sequence[Target]) -> LoadedTargets:
     before failing: :class:`DiagnosticError` carries the diagnostics of all of them."""
     from vastbuild.model import Deployment
 
-    for target in targets:
-        if not isinstance(target, Deployment):
-            find_vastfile(target)  # a path that names nothing stops the run before any check
+    resolved = resolve_targets(targets)  # a name that names nothing stops the run first
     models: list[Deployment] = []
     found: list[tuple[Diagnostic, ...]] = []
-    for target in targets or (VASTFILE,):
+    for target in resolved:
         if isinstance(target, Deployment):
             models.append(target)
             found.append(())
@@ -265,12 +288,15 @@ def _urls(api_url: str, autoscaler_url: str) -> tuple[str, str]:
 
 
 def _paths_only(targets: Sequence[Target]) -> list[Path] | None:
-    """The Vastfiles of ``targets`` (absolute, links resolved) when all are paths (a
-    :class:`Deployment` is the other kind, told apart without importing the model)."""
-    paths = [t for t in targets or (VASTFILE,) if isinstance(t, (str, os.PathLike))]
-    if len(paths) != len(targets or (VASTFILE,)):
+    """The Vastfiles of ``targets`` (absolute, links resolved) when all are named by
+    paths, labels, patterns or names (a :class:`Deployment` is the other kind, told
+    apart without importing the model)."""
+    named = [t for t in targets if isinstance(t, (str, os.PathLike))]
+    if len(named) != len(targets):
         return None
-    return [Path(os.path.realpath(find_vastfile(t))) for t in paths]
+    from vastbuild.targets import resolve
+
+    return [Path(os.path.realpath(v)) for v in resolve(named, _registered)]
 
 
 def hash_targets(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],

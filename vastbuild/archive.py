@@ -289,8 +289,8 @@ def _hint(sources: Sequence[tuple[Origin, str | None]], same_file: bool = False)
         fixes.append("give " + ("one of the COPYs" if copies == 2 else "the COPY")
                      + " another destination")
     if any(o.kind == "copy" and o.folder and rel for o, rel in sources):
-        fixes.append("leave the path out of the copied folder with a .vastignore pattern "
-                     "(matched relative to each COPY's source)")
+        fixes.append("leave the path out with a .vastignore pattern (matched relative to "
+                     "the folder holding the .vastignore)")
     if any(o.kind == "plugin" for o in origins):
         fixes.append("change the destination of the plugin's directive")
     return fixes[0] if len(fixes) == 1 else ", ".join(fixes[:-1]) + ", or " + fixes[-1]

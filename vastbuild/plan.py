@@ -28,12 +28,12 @@ from vastbuild.archive import LEVELS, SUFFIXES, ArchivePaths, Origin, arcname_jo
 from vastbuild.canonical import JsonValue
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.graph import BuildGraph
-from vastbuild.ignore import IgnoreRules, load_rules
+from vastbuild.ignore import IgnoreRules, rules_for
 from vastbuild.model import Deployment
 from vastbuild.plugins import LOAD_FAILED, PluginError, registry
 from vastbuild.stats import IDENTITY, Input, stat_paths
 from vastbuild.steps.base import StepResult, TreeResult
-from vastbuild.steps.collect import ALWAYS_EXCLUDED_NAMES, Scan, scan_tree, travels
+from vastbuild.steps.collect import ALWAYS_EXCLUDED_NAMES, Scan, member_type, scan_tree, travels
 from vastbuild.steps.config import ARCNAME as CONFIG_ARCNAME
 from vastbuild.workspace import folders_between
 
@@ -116,12 +116,10 @@ class _Planner:
 
     def target(self, d: Deployment, formats: Sequence[str],
                compress: Sequence[str]) -> PlannedTarget:
-        rules = load_rules(d.vastfile.parent)
+        rules = d.vastfile.parent
         exclude = set(self._excluded_everywhere) | {os.path.realpath(d.vastfile)}
-        if rules.path is not None:
-            exclude.add(os.path.realpath(rules.path))
-        inputs = [str(d.vastfile)] + ([str(rules.path)] if rules.path else [])
-        stats = stat_paths([str(rules.path)] if rules.path else [])
+        inputs = [str(d.vastfile)]
+        stats: list[Input] = []
 
         config = wire.config_json(d)
         code = _shown(d, d.code.path)
@@ -174,6 +172,7 @@ class _Planner:
         for step_id in [*(tree.step for tree in trees), *(step for _, step in requirements)]:
             step = self.graph.step(step_id)
             if isinstance(step.attachment, Scan):
+                stats.extend(stat_paths(step.attachment.rule_files))
                 stats.extend(step.attachment.stats())
                 stats.extend(stat_paths(folders_between(step.attachment.root, d.root),
                                         IDENTITY))
@@ -185,7 +184,7 @@ class _Planner:
         return PlannedTree("config", CONFIG_ARCNAME, step.id, whole=True)
 
     def _collect(self, role: str, src: Path, arcroot: str, filter_python: bool,
-                 rules: IgnoreRules | None, exclude: set[str], inputs: list[str],
+                 rules: Path | None, exclude: set[str], inputs: list[str],
                  where: str, paths: ArchivePaths | None = None,
                  origin: Origin | None = None) -> PlannedTree:
         """The collect step of one tree; with ``paths`` (a tree that travels), its
@@ -199,7 +198,8 @@ class _Planner:
                 "each build would carry the cache of the last one",
                 "choose a cache folder outside it, or one inside it (which is left out)",
                 setting="cache_dir")
-        if self.outdir is not None and _would_travel(self.outdir, root, rules):
+        applied = rules_for(src, rules) if rules is not None and os.path.isdir(root) else None
+        if self.outdir is not None and _would_travel(self.outdir, root, applied):
             same = os.path.realpath(self.outdir) == os.path.realpath(root)
             raise InvalidArgument(
                 f"{where}: the output folder {self.outdir} is "
@@ -210,7 +210,6 @@ class _Planner:
                 "name the folder in .vastignore, or build into a folder outside the tree",
                 setting="outdir")
         inside = tuple(sorted(e for e in exclude if e.startswith(root.rstrip("/") + "/")))
-        applied = rules if rules is not None and os.path.isdir(root) else None
         rules_digest = applied.digest if applied else ""
         cache_key = (root, rules_digest, inside)
         scan = self._scans.get(cache_key)
@@ -229,8 +228,8 @@ class _Planner:
             return PlannedTree(role, arcroot, step.id)
         assert origin is not None
         for e in scan.entries:
-            if travels(e, arcroot) and not paths.add(arcname_join(arcroot, e.rel), e.type,
-                                                     origin, e.rel):
+            if travels(e, arcroot) and not paths.add(arcname_join(arcroot, e.rel),
+                                                     member_type(e), origin, e.rel):
                 skip.append(e.rel)
         step = self.graph.add("collect", params, label=f"{role} {arcroot}", attachment=scan)
         return PlannedTree(role, arcroot, step.id)
@@ -244,11 +243,13 @@ def _would_travel(folder: Path, root: str, rules: IgnoreRules | None) -> bool:
         return True
     if not real.startswith(top.rstrip("/") + "/") or not os.path.isdir(top):
         return False
-    parts = os.path.relpath(real, top).split(os.sep)
-    for depth, name in enumerate(parts, 1):
-        if name in ALWAYS_EXCLUDED_NAMES or (
-                rules is not None and rules.excludes("/".join(parts[:depth]), True)):
+    rules = (rules or IgnoreRules()).with_folder(top)
+    below = top
+    for name in os.path.relpath(real, top).split(os.sep):
+        below = os.path.join(below, name)
+        if name in ALWAYS_EXCLUDED_NAMES or rules.excludes(below, True):
             return False
+        rules = rules.with_folder(below)
     return True
 
 

@@ -29,6 +29,7 @@ COMMANDS = {
     "plan": "vastbuild.cli.deploy:plan",
     "deploy": "vastbuild.cli.deploy:deploy",
     "dev-server": "vastbuild.cli.devserver:dev_server",
+    "targets": "vastbuild.cli.workspace:targets",
 }
 
 

@@ -42,7 +42,7 @@ def _shown(path: Path) -> str:
 @click.option("--format", "style", type=click.Choice(["text", "dot", "json"]), default="text",
               show_default=True, help="How to print the graph.")
 @click.pass_obj
-def graph(settings: GlobalOptions, paths: tuple[Path, ...], style: str) -> None:
+def graph(settings: GlobalOptions, paths: tuple[str, ...], style: str) -> None:
     """Print the build graph: every step, its kind, and the steps it reads.
 
     Steps shared by several targets (the same folder copied to the same place)
@@ -59,7 +59,7 @@ def graph(settings: GlobalOptions, paths: tuple[Path, ...], style: str) -> None:
               help="Exit 0 when the (single) target's hash is HASH, 1 when it is not.")
 @options.urls
 @click.pass_obj
-def hash_(settings: GlobalOptions, paths: tuple[Path, ...], as_json: bool, expected: str | None,
+def hash_(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, expected: str | None,
           api_url: str, autoscaler_url: str) -> None:
     """Print each target's content hash, as `sha256sum` prints digests.
 
@@ -70,11 +70,10 @@ def hash_(settings: GlobalOptions, paths: tuple[Path, ...], as_json: bool, expec
     if expected is not None and not is_content_hash(expected):
         raise click.BadParameter(f"{expected!r} is not a content hash: 64 hexadecimal "
                                  "digits, as `vastbuild hash` prints", param_hint="--check")
-    targets = paths or (Path("Vastfile"),)
-    if expected is not None and len(targets) != 1:
+    results = hash_targets(paths or ("Vastfile",), cache_dir=settings.cache_dir,
+                           api_url=api_url, autoscaler_url=autoscaler_url)
+    if expected is not None and len(results) != 1:
         raise click.UsageError("--check compares one target's hash: name exactly one Vastfile")
-    results = hash_targets(targets, cache_dir=settings.cache_dir, api_url=api_url,
-                           autoscaler_url=autoscaler_url)
     print_warnings((w for r in results for w in r.warnings), settings)
     if as_json:
         click.echo(json.dumps({"targets": [
@@ -99,7 +98,7 @@ def hash_(settings: GlobalOptions, paths: tuple[Path, ...], as_json: bool, expec
 @options.as_json
 @options.urls
 @click.pass_obj
-def build(settings: GlobalOptions, paths: tuple[Path, ...], outdir: Path, artifact_format: str,
+def build(settings: GlobalOptions, paths: tuple[str, ...], outdir: Path, artifact_format: str,
           as_json: bool, api_url: str, autoscaler_url: str) -> None:
     """Build each target's tarball into OUTDIR, with its registration request.
 
@@ -108,7 +107,7 @@ def build(settings: GlobalOptions, paths: tuple[Path, ...], outdir: Path, artifa
     left alone, mtime included.
     """
     formats = options.FORMAT_CHOICES[artifact_format]
-    results = build_targets(paths or (Path("Vastfile"),), cache_dir=settings.cache_dir,
+    results = build_targets(paths or ("Vastfile",), cache_dir=settings.cache_dir,
                             outdir=outdir, formats=formats, api_url=api_url,
                             autoscaler_url=autoscaler_url,
                             progress=not settings.quiet and not as_json)
@@ -137,16 +136,19 @@ def build(settings: GlobalOptions, paths: tuple[Path, ...], outdir: Path, artifa
 
 
 @click.command()
-@click.argument("path", type=click.Path(path_type=Path), default=Path("Vastfile"))
+@click.argument("path", metavar="[TARGET]", default="Vastfile")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The depfile to write (FILE.d).")
 @click.option("--target", "make_target", required=True, metavar="OUT",
               help="The make target the inputs belong to (e.g. dist/app.tar.gz).")
 @click.pass_obj
-def deps(settings: GlobalOptions, path: Path, output: Path, make_target: str) -> None:
-    """Write a make depfile: every input file and folder of PATH's target."""
-    (model,) = load((path,), settings)
-    write_depfile(model, cache_dir=settings.cache_dir, output=output, make_target=make_target)
+def deps(settings: GlobalOptions, path: str, output: Path, make_target: str) -> None:
+    """Write a make depfile: every input file and folder of TARGET."""
+    models = load((path,), settings)
+    if len(models) != 1:
+        raise click.UsageError(f"{path} names {len(models)} targets; a depfile belongs to one")
+    write_depfile(models[0], cache_dir=settings.cache_dir, output=output,
+                  make_target=make_target)
 
 
 @click.group()

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 @options.paths
 @options.server
 @click.pass_obj
-def plan(settings: GlobalOptions, paths: tuple[Path, ...], as_json: bool, api_url: str,
+def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url: str,
          autoscaler_url: str, api_key_file: Path | None) -> None:
     """Say what deploying would do: the update tier of each target and every reason.
 
@@ -71,7 +71,7 @@ def plan(settings: GlobalOptions, paths: tuple[Path, ...], as_json: bool, api_ur
               help="After deploying, send heartbeats for targets with a TTL until interrupted.")
 @options.server
 @click.pass_obj
-def deploy(settings: GlobalOptions, paths: tuple[Path, ...], dry_run: bool, keep_alive: bool,
+def deploy(settings: GlobalOptions, paths: tuple[str, ...], dry_run: bool, keep_alive: bool,
            as_json: bool, api_url: str, autoscaler_url: str, api_key_file: Path | None) -> None:
     """Build, plan, register, upload what the server lacks, and roll the workers.
 

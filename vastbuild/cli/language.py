@@ -10,6 +10,7 @@ there, as click reports for a missing file argument.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -19,8 +20,8 @@ from vastbuild.api import (
     DiagnosticError,
     NoVastfile,
     VastbuildError,
-    find_vastfile,
     format_file,
+    resolve_targets,
 )
 from vastbuild.api import (
     check as check_vastfile,
@@ -45,23 +46,33 @@ def _summary(diagnostics: tuple[Diagnostic, ...]) -> str:
     return ", ".join(parts) if parts else "ok"
 
 
+def _each(names: tuple[str, ...]) -> Iterator[Path | NoVastfile]:
+    """Each Vastfile the names name, or the error of a name that names none: the
+    commands go on past it, so that one run reports every file."""
+    for name in names or ("Vastfile",):
+        try:
+            yield from (t for t in resolve_targets([name]) if isinstance(t, Path))
+        except NoVastfile as exc:
+            yield exc
+
+
 @click.command()
 @options.paths
 @click.pass_obj
-def check(settings: GlobalOptions, paths: tuple[Path, ...]) -> None:
+def check(settings: GlobalOptions, paths: tuple[str, ...]) -> None:
     """Check Vastfiles (default: ./Vastfile) and report every error and warning.
 
-    PATH is a Vastfile or a folder holding one. Exit status: 0 clean (warnings
-    allowed), 1 errors in a file, 2 a PATH that does not exist.
+    TARGET is a Vastfile, a folder holding one, a label (//services/llm), a
+    pattern (//services/..., ./...) or a deployment name. Exit status: 0 clean
+    (warnings allowed), 1 errors in a file, 2 a TARGET that names no Vastfile.
     """
     status = EXIT_OK
-    for path in paths or (Path("Vastfile"),):
-        try:
-            report = check_vastfile(path)
-        except NoVastfile as exc:
-            print_error(exc)
+    for path in _each(paths):
+        if isinstance(path, NoVastfile):
+            print_error(path)
             status = max(status, EXIT_USAGE)
             continue
+        report = check_vastfile(path)
         print_diagnostics(report.diagnostics, settings.color)
         if not report.ok:
             status = max(status, EXIT_INPUT)
@@ -76,21 +87,20 @@ def check(settings: GlobalOptions, paths: tuple[Path, ...]) -> None:
               help="Change nothing; list the files that would change and exit 1 if any would.")
 @options.paths
 @click.pass_obj
-def fmt(settings: GlobalOptions, check_only: bool, paths: tuple[Path, ...]) -> None:
+def fmt(settings: GlobalOptions, check_only: bool, paths: tuple[str, ...]) -> None:
     """Rewrite Vastfiles (default: ./Vastfile) in the canonical layout.
 
     A file is written only when its bytes change, atomically (a crash leaves the
     old or the new file, never half of one). With --check nothing is written.
     """
     status = EXIT_OK
-    for path in paths or (Path("Vastfile"),):
-        try:
-            vastfile = find_vastfile(path)
-            changed = format_file(vastfile, write=not check_only)
-        except NoVastfile as exc:
-            print_error(exc)
+    for vastfile in _each(paths):
+        if isinstance(vastfile, NoVastfile):
+            print_error(vastfile)
             status = max(status, EXIT_USAGE)
             continue
+        try:
+            changed = format_file(vastfile, write=not check_only)
         except DiagnosticError as exc:
             print_diagnostics(exc.diagnostics, settings.color)
             status = max(status, EXIT_INPUT)

@@ -33,8 +33,9 @@ def _url(setting: str) -> Callable[[click.Context, click.Parameter, str], str]:
     return callback
 
 
-#: Vastfiles or folders holding one (default ./Vastfile)
-paths = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+#: targets: Vastfiles or folders holding one, labels (//services/llm), patterns
+#: (//services/..., ./...), deployment names (default ./Vastfile)
+paths = click.argument("paths", nargs=-1, metavar="[TARGET]...")
 as_json = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 api_url = click.option(
     "--api-url", envvar="VAST_API_URL", default=DEFAULT_API_URL, show_default=True,

@@ -80,7 +80,7 @@ def print_warnings(diagnostics: Iterable[Diagnostic], options: GlobalOptions) ->
         print_diagnostics(found, options.color)
 
 
-def load(paths: Sequence[Path], options: GlobalOptions) -> list[Target]:
+def load(paths: Sequence[str], options: GlobalOptions) -> list[Target]:
     """Every target's checked model, its Vastfile's warnings printed; the library's
     errors (a path naming no Vastfile, diagnostics of any file) propagate to :func:`run`."""
     loaded = load_all(list(paths))

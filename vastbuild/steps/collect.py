@@ -19,6 +19,7 @@ import stat
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from vastbuild.archive import (
     Member,
@@ -33,7 +34,7 @@ from vastbuild.errors import VastbuildError
 from vastbuild.filestate import FileDigest, FileIndex, file_pieces, now_ns, read_file
 from vastbuild.graph import Step
 from vastbuild.hashing import filter_ignored_lines
-from vastbuild.ignore import IgnoreRules
+from vastbuild.ignore import IGNORE_FILE, IgnoreRules
 from vastbuild.stats import LISTING, NO_CHECK, Input, StatKey, is_racy, listing_digest, stat_key
 from vastbuild.steps.base import SourceKind, StepContext, StepResult, TreeResult, Volatile
 from vastbuild.steps.compress import blob_name, write_blob
@@ -44,10 +45,14 @@ from vastbuild.steps.compress import blob_name, write_blob
 ALWAYS_EXCLUDED_NAMES = frozenset({".git", "__pycache__"})
 
 
+#: what a scan finds: a member to be, or a ``.vastignore`` (read, never carried)
+EntryType = MemberType | Literal["rules"]
+
+
 @dataclass(frozen=True, slots=True)
 class ScanEntry:
     rel: str
-    type: MemberType
+    type: EntryType
     mode: int
     key: StatKey | None
     linkname: str = ""
@@ -67,20 +72,23 @@ class Scan:
     signature: str
     scanned_ns: int
     folders: tuple[tuple[str, StatKey, str], ...] = ()
+    #: the ``.vastignore`` files above the tree that shaped the listing
+    rule_files: tuple[str, ...] = ()
 
     def path(self, rel: str) -> str:
         return os.path.join(self.root, rel) if rel else self.root
 
     def files(self) -> list[str]:
-        """Absolute paths of every file and folder in the listing (for depfiles)."""
-        return [self.path(e.rel) for e in self.entries]
+        """Absolute paths of every file and folder in the listing and of the
+        ``.vastignore`` files above it (for depfiles)."""
+        return [*self.rule_files, *(self.path(e.rel) for e in self.entries)]
 
     def stats(self) -> list[Input]:
         """Every link and folder walked, by absolute path, with its stat (folders checked
         by their listing); files are the collect step's to tell (it knows their
         content)."""
         found = [(self.path(e.rel), e.key, NO_CHECK) for e in self.entries
-                 if e.key is not None and e.type != "file"]
+                 if e.key is not None and e.type != "file"]  # links and .vastignore files
         return found + [(self.path(rel), key, LISTING + digest)
                         for rel, key, digest in self.folders]
 
@@ -105,20 +113,23 @@ def scan_tree(src: Path, *, rules: IgnoreRules | None,
     folders: list[tuple[str, StatKey, str]] = []
     if stat.S_ISDIR(st.st_mode):
         entries.append(ScanEntry("", "dir", 0o755, None))
-        _walk(root, root, "", stat_key(st), rules, frozenset(exclude), entries, folders)
+        _walk(root, root, "", stat_key(st), rules or IgnoreRules(), frozenset(exclude),
+              entries, folders)
     elif stat.S_ISREG(st.st_mode):
         entries.append(ScanEntry("", "file", normal_mode("file", st.st_mode), stat_key(st)))
     else:
         raise _not_a_file(root, st.st_mode)
     listing = [(e.rel, e.type, e.key, e.linkname) for e in entries]
     signature = hashlib.sha256(repr((root, listing)).encode("utf-8", "surrogateescape"))
-    return Scan(root, tuple(entries), signature.hexdigest(), scanned, tuple(folders))
+    return Scan(root, tuple(entries), signature.hexdigest(), scanned, tuple(folders),
+                tuple(str(p) for p in rules.paths) if rules else ())
 
 
-def _walk(root: str, folder: str, prefix: str, key: StatKey, rules: IgnoreRules | None,
+def _walk(root: str, folder: str, prefix: str, key: StatKey, rules: IgnoreRules,
           exclude: frozenset[str], out: list[ScanEntry],
           folders: list[tuple[str, StatKey, str]]) -> None:
-    """Walk ``folder`` (whose stat, taken before listing it, is ``key``)."""
+    """Walk ``folder`` (whose stat, taken before listing it, is ``key``), under the
+    ``.vastignore`` files above it and its own."""
     try:
         with os.scandir(folder) as listing:
             children = sorted(listing, key=lambda e: os.fsencode(e.name))
@@ -126,6 +137,8 @@ def _walk(root: str, folder: str, prefix: str, key: StatKey, rules: IgnoreRules 
         raise VastbuildError(f"cannot list {folder}: {exc.strerror or exc}",
                              "make it readable, or exclude it in .vastignore") from None
     folders.append((prefix.rstrip("/"), key, listing_digest(c.name for c in children)))
+    if any(child.name == IGNORE_FILE for child in children):
+        rules = rules.with_folder(folder)
     for child in children:
         rel = f"{prefix}{child.name}"
         if child.path in exclude:
@@ -138,12 +151,15 @@ def _walk(root: str, folder: str, prefix: str, key: StatKey, rules: IgnoreRules 
             raise VastbuildError(f"cannot read {child.path}: {exc.strerror or exc}",
                                  "make it readable, or exclude it in .vastignore") from None
         mode = st.st_mode
+        if child.name == IGNORE_FILE and stat.S_ISREG(mode):
+            out.append(ScanEntry(rel, "rules", 0o644, stat_key(st)))  # read, never carried
+            continue
         if stat.S_ISDIR(mode):
-            if child.name in ALWAYS_EXCLUDED_NAMES or (rules and rules.excludes(rel, True)):
+            if child.name in ALWAYS_EXCLUDED_NAMES or rules.excludes(child.path, True):
                 continue
             out.append(ScanEntry(rel, "dir", 0o755, None))
             _walk(root, child.path, rel + "/", stat_key(st), rules, exclude, out, folders)
-        elif rules and rules.excludes(rel, False):
+        elif rules.excludes(child.path, False):
             continue
         elif stat.S_ISREG(mode):
             out.append(ScanEntry(rel, "file", normal_mode("file", mode), stat_key(st)))
@@ -180,11 +196,19 @@ def _not_a_file(path: str, mode: int) -> VastbuildError:
                           "and symbolic links", "exclude it in .vastignore")
 
 
+def member_type(entry: ScanEntry) -> MemberType:
+    """The member a scanned entry that travels (see :func:`travels`) becomes."""
+    if entry.type == "rules":
+        raise ValueError(f"{entry.rel} is a .vastignore, which never travels")
+    return entry.type
+
+
 def travels(entry: ScanEntry, arcroot: str, skip: Collection[str] = ()) -> bool:
     """Whether a scanned entry becomes a member: everything but the root folder of a
     tree copied onto ``.`` or ``/`` (the worker's own folders keep their modes) and
     the folders in ``skip`` (already in the archive, from an earlier tree)."""
-    if entry.rel == "" and entry.type == "dir" and arcroot in (".", "/"):
+    if entry.type == "rules" or (entry.rel == "" and entry.type == "dir"
+                                 and arcroot in (".", "/")):
         return False
     return not (entry.type == "dir" and entry.rel in skip)
 
@@ -216,7 +240,7 @@ class Collect(SourceKind):
         arcroot = step.str_param("arcroot")
         skip = frozenset(step.str_list_param("skip"))
         entries = [entry for entry in scan.entries if travels(entry, arcroot, skip)]
-        planned = [Member(arcname_join(arcroot, e.rel), e.type, e.mode,
+        planned = [Member(arcname_join(arcroot, e.rel), member_type(e), e.mode,
                           e.key[0] if e.type == "file" and e.key else 0,
                           linkname=e.linkname) for e in entries]
         index = FileIndex(ctx.cache, scan.root)

@@ -42,6 +42,7 @@ from vastbuild.diagnostics import (
     printable,
     render,
     sort_key,
+    warning,
 )
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.results import BuildResult, HashResult
@@ -301,7 +302,8 @@ def _paths_only(targets: Sequence[Target]) -> list[Path] | None:
 
 def hash_targets(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
                  api_url: str = DEFAULT_API_URL, autoscaler_url: str = DEFAULT_AUTOSCALER_URL,
-                 jobs: int | None = None) -> list[HashResult]:
+                 jobs: int | None = None, remote_cache: str | None = None,
+                 remote_cache_read_only: bool = False) -> list[HashResult]:
     """The content hash, component hashes and manifest of each target, without
     compressing or writing anything but the cache. When nothing changed since the
     last hash or build, the answer comes from a stat of every input
@@ -320,10 +322,10 @@ def hash_targets(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str]
     from vastbuild.archive import source_date_epoch
     from vastbuild.builder import hash_targets as run
 
-    with _open_cache(cache_dir) as cache:
+    with _open_cache(cache_dir, remote_cache, remote_cache_read_only) as cache:
         finished = run(loaded.models, cache=cache, mtime=source_date_epoch(),
                        api_url=api_url, autoscaler_url=autoscaler_url, jobs=jobs)
-    results = _with_warnings(finished.results, loaded)
+    results = _with_warnings(finished.results, loaded, cache)
     if vastfiles is not None:
         fastpath.remember(cache_dir, [(fastpath.HASH, settings)], started, finished, results)
     return results
@@ -333,7 +335,8 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
           outdir: str | os.PathLike[str] | None,
           formats: Sequence[str] = ARTIFACT_FORMATS, api_url: str = DEFAULT_API_URL,
           autoscaler_url: str = DEFAULT_AUTOSCALER_URL, progress: bool = False,
-          jobs: int | None = None) -> list[BuildResult]:
+          jobs: int | None = None, remote_cache: str | None = None,
+          remote_cache_read_only: bool = False) -> list[BuildResult]:
     """Build each target's artifacts in ``formats`` into ``outdir`` (or, when None, a
     folder of the cache), with ``<name>.deployment.json`` (the registration body)
     beside them in ``outdir``. A file whose bytes would not change is left alone,
@@ -362,32 +365,47 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
 
     shown = reporter(progress)
     try:
-        with _open_cache(cache_dir) as cache:
+        with _open_cache(cache_dir, remote_cache, remote_cache_read_only) as cache:
             finished = build_targets(
                 loaded.models, cache=cache, outdir=out, formats=formats,
                 mtime=source_date_epoch(), reporter=shown, api_url=api_url,
                 autoscaler_url=autoscaler_url, jobs=jobs)
     finally:
         shown.close()
-    built = _with_warnings(finished.results, loaded)
+    built = _with_warnings(finished.results, loaded, cache)
     if out is not None and vastfiles is not None:
         fastpath.remember(cache_dir, [(purpose, settings), (fastpath.HASH, hash_settings)],
                           started, finished, built)
     return built
 
 
-def _with_warnings(results: Sequence[R], loaded: LoadedTargets) -> list[R]:
-    """Each result with the warnings of its own Vastfile."""
-    return [replace(result, warnings=found)
-            for result, found in zip(results, loaded.diagnostics, strict=True)]
+def _with_warnings(results: Sequence[R], loaded: LoadedTargets,
+                   cache: BuildCache | None = None) -> list[R]:
+    """Each result with the warnings of its own Vastfile (and the first with what went
+    wrong with the remote cache, which the build did without)."""
+    remote = [warning("remote-cache", problem, None,
+                      "check the remote cache's URL, credentials and health; builds go on "
+                      "locally meanwhile")
+              for problem in (cache.remote.problems if cache and cache.remote else [])]
+    return [replace(result, warnings=found + (tuple(remote) if i == 0 else ()))
+            for i, (result, found) in enumerate(zip(results, loaded.diagnostics,
+                                                    strict=True))]
 
 
 @contextmanager
-def _open_cache(cache_dir: str | os.PathLike[str]) -> Iterator[BuildCache]:
-    """The build cache of ``cache_dir``, closed on leaving the ``with`` block."""
+def _open_cache(cache_dir: str | os.PathLike[str], remote_cache: str | None = None,
+                remote_cache_read_only: bool = False) -> Iterator[BuildCache]:
+    """The build cache of ``cache_dir`` (sharing with the remote cache at
+    ``remote_cache``, when given), closed on leaving the ``with`` block."""
     from vastbuild.cache import BuildCache
 
-    cache = BuildCache(Path(cache_dir))
+    remote = None
+    if remote_cache:
+        from vastbuild.remote import RemoteCache
+
+        remote = RemoteCache(check_url(remote_cache, "remote_cache"),
+                             read_only=remote_cache_read_only)
+    cache = BuildCache(Path(cache_dir), remote)
     try:
         yield cache
     finally:
@@ -509,21 +527,24 @@ def connect(api_key: str, *, api_url: str = DEFAULT_API_URL,
 
 
 def plan_deploy(targets: Sequence[Target], *, client: VastClient,
-                cache_dir: str | os.PathLike[str]) -> list[DeployPlan]:
+                cache_dir: str | os.PathLike[str], remote_cache: str | None = None,
+                remote_cache_read_only: bool = False) -> list[DeployPlan]:
     """What deploying would do to each target: its update tier and every reason. Reads
     the server and the local record of the last deploy; changes nothing."""
     from vastbuild.archive import source_date_epoch
     from vastbuild.deploy import plan_targets
 
     models = load_all(targets).models
-    with _open_cache(cache_dir) as cache:
+    with _open_cache(cache_dir, remote_cache, remote_cache_read_only) as cache:
         return plan_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
                             api_url=client.api_url, autoscaler_url=client.autoscaler_url)
 
 
 def deploy(targets: Sequence[Target], *, client: VastClient,
            cache_dir: str | os.PathLike[str], dry_run: bool = False,
-           keep_alive: bool = False, report: Report | None = None) -> list[DeployOutcome]:
+           keep_alive: bool = False, report: Report | None = None,
+           remote_cache: str | None = None,
+           remote_cache_read_only: bool = False) -> list[DeployOutcome]:
     """Build, plan, register, upload what the server lacks, and roll the workers, one
     target after another; the first failure stops the run. With ``dry_run`` nothing
     is registered, uploaded or recorded. ``keep_alive`` only checks, before anything
@@ -537,7 +558,7 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
     models = load_all(targets).models
     if keep_alive:
         require_ttl(model.ttl for model in models)
-    with _open_cache(cache_dir) as cache:
+    with _open_cache(cache_dir, remote_cache, remote_cache_read_only) as cache:
         return deploy_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
                               api_url=client.api_url, autoscaler_url=client.autoscaler_url,
                               dry_run=dry_run, report=report)

@@ -30,7 +30,7 @@ from vastbuild.model import Deployment
 from vastbuild.patch import TargetState, TreeState
 from vastbuild.plan import BuildPlan, PlannedTarget, check_plugin_trees, plan
 from vastbuild.progress import Reporter
-from vastbuild.results import BuildResult, HashResult, registration_file
+from vastbuild.results import BuildResult, HashResult, StepReport, registration_file
 from vastbuild.stats import CONTENT, Input
 from vastbuild.steps.base import (
     ArtifactResult,
@@ -62,6 +62,20 @@ def _counts(graph: BuildGraph, wanted: Iterable[str],
     needed = graph.needed(wanted)
     cached = sum(1 for i in needed if outcomes[i].cached)
     return cached, len(needed) - cached
+
+
+def _reports(graph: BuildGraph, wanted: Sequence[list[str]],
+             outcomes: Mapping[str, StepOutcome]) -> list[tuple[StepReport, ...]]:
+    """Each target's steps (``wanted``: what each target asked for), with how many
+    targets needed each."""
+    needed = [graph.needed(w) for w in wanted]
+    users: dict[str, int] = {}
+    for steps in needed:
+        for ident in steps:
+            users[ident] = users.get(ident, 0) + 1
+    return [tuple(StepReport(i, graph.step(i).kind, graph.step(i).label,
+                             not outcomes[i].cached, users[i]) for i in steps)
+            for steps in needed]
 
 
 def _tree(outcomes: Mapping[str, StepOutcome], step: str) -> TreeResult:
@@ -186,14 +200,16 @@ def hash_targets(models: Sequence[Deployment], *, cache: BuildCache, mtime: int,
         executor = _executor(the_plan, ctx, jobs)
         outcomes = executor.run(i for t in the_plan.targets for i in _wanted_for_hash(t))
     results = []
-    for target in the_plan.targets:
+    reports = _reports(the_plan.graph, [_wanted_for_hash(t) for t in the_plan.targets],
+                       outcomes)
+    for target, steps in zip(the_plan.targets, reports, strict=True):
         d = target.deployment
         digest, components, files = _describe(target, outcomes,
                                               _chunks(target, outcomes, mtime), api_url,
                                               autoscaler_url)
         cached, built = _counts(the_plan.graph, _wanted_for_hash(target), outcomes)
         results.append(HashResult(d.label, d.vastfile, d.name, d.tag, digest, components,
-                                  files, cached, built))
+                                  files, cached, built, steps=steps))
     return Finished(the_plan, results, [_inputs(t, outcomes) for t in the_plan.targets],
                     [_state(the_plan, t, outcomes, mtime) for t in the_plan.targets])
 
@@ -220,16 +236,20 @@ def build_targets(models: Sequence[Deployment], *, cache: BuildCache, outdir: Pa
         outcomes = executor.run(i for t in the_plan.targets for i in _wanted_for_build(t))
         for index in ctx.outputs.values():
             index.save(prune=False)
+    reports = _reports(the_plan.graph, [_wanted_for_build(t) for t in the_plan.targets],
+                       outcomes)
     return Finished(the_plan,
                     [_build_result(target, the_plan, outcomes, outdir, mtime, api_url,
-                                   autoscaler_url) for target in the_plan.targets],
+                                   autoscaler_url, steps)
+                     for target, steps in zip(the_plan.targets, reports, strict=True)],
                     [_inputs(t, outcomes) for t in the_plan.targets],
                     [_state(the_plan, t, outcomes, mtime) for t in the_plan.targets])
 
 
 def _build_result(target: PlannedTarget, the_plan: BuildPlan,
                   outcomes: Mapping[str, StepOutcome], outdir: Path | None, mtime: int,
-                  api_url: str, autoscaler_url: str) -> BuildResult:
+                  api_url: str, autoscaler_url: str,
+                  steps: tuple[StepReport, ...]) -> BuildResult:
     d = target.deployment
     chunks = _chunks(target, outcomes, mtime)
     digest, components, files = _describe(target, outcomes, chunks, api_url, autoscaler_url)
@@ -256,5 +276,5 @@ def _build_result(target: PlannedTarget, the_plan: BuildPlan,
     return BuildResult(label=d.label, vastfile=d.vastfile, name=d.name, tag=d.tag, hash=digest,
                        components=components, manifest=files, cached_steps=cached,
                        built_steps=built, artifacts=artifacts, sizes=sizes,
-                       deployment_config=config, deployment_json=path)
+                       deployment_config=config, deployment_json=path, steps=steps)
 

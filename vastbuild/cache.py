@@ -32,9 +32,12 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vastbuild.stats import StatKey, stat_key
+
+if TYPE_CHECKING:
+    from vastbuild.remote import RemoteCache
 
 #: the store's own layout version: a new layout gets a new folder beside the old
 STORE_FOLDER = "store-v1"
@@ -147,12 +150,8 @@ class BlobStore:
             if stat_key(st) != key:
                 raise KeyError(name)
             length = st.st_size
-            copied = 0
-            while copied < length:
-                done = _copy_range(source, fd, length - copied, copied, offset + copied)
-                if done <= 0:
-                    raise KeyError(name)  # shorter than it said: gone while copied
-                copied += done
+            if not copy_range(source, fd, length, 0, offset):
+                raise KeyError(name)  # shorter than it said: gone while copied
         finally:
             os.close(source)
 
@@ -185,9 +184,20 @@ class BlobStore:
         return deleted
 
 
-def _copy_range(source: int, target: int, count: int, at: int, to: int) -> int:
-    """Copy ``count`` bytes from ``source`` at ``at`` to ``target`` at ``to``; how many
-    were copied. The kernel copies where it can (no read into user space at all)."""
+def copy_range(source: int, target: int, count: int, at: int, to: int) -> bool:
+    """Copy ``count`` bytes from ``source`` at ``at`` to ``target`` at ``to``; False when
+    ``source`` ended first. The kernel copies where it can (no read into user space)."""
+    copied = 0
+    while copied < count:
+        done = _copy_some(source, target, count - copied, at + copied, to + copied)
+        if done <= 0:
+            return False
+        copied += done
+    return True
+
+
+def _copy_some(source: int, target: int, count: int, at: int, to: int) -> int:
+    """Copy up to ``count`` bytes; how many were copied."""
     try:
         return os.copy_file_range(source, target, count, at, to)
     except OSError as exc:
@@ -210,10 +220,13 @@ class CacheStats:
 class BuildCache:
     """A cache folder. Thread-safe; safe to open from several processes at once."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, remote: RemoteCache | None = None):
         self.directory = directory
         self.artifacts = directory / ARTIFACTS_FOLDER
         self.blobs = BlobStore(directory / BLOBS_FOLDER, self._record_blob, self._recall_blob)
+        #: the cache shared with other machines, when there is one (see vastbuild.remote)
+        self.remote = remote
+        self._fetching = threading.local()
         with self._reporting():
             directory.mkdir(parents=True, exist_ok=True)
             try:
@@ -270,11 +283,19 @@ class BuildCache:
                 self._cache.set(key, io.BytesIO(value), read=True, tag=tag)
 
     def get_result(self, kind: str, key: str) -> bytes | None:
-        """The stored result of the step of ``kind`` with ``key``, or None."""
-        return self._get(f"step:{kind}:{key}")
+        """The stored result of the step of ``kind`` with ``key``, or None; from the
+        remote cache (and then kept here) when this one has none."""
+        found = self._get(f"step:{kind}:{key}")
+        if found is None and self.remote is not None:
+            found = self.remote.get_record(f"step {kind} {key}")
+            if found is not None:
+                self._set(f"step:{kind}:{key}", found)
+        return found
 
     def put_result(self, kind: str, key: str, value: bytes) -> None:
         self._set(f"step:{kind}:{key}", value)
+        if self.remote is not None:
+            self.remote.put_record(f"step {kind} {key}", value)
 
     def drop_result(self, kind: str, key: str) -> None:
         with self._reporting():
@@ -288,10 +309,37 @@ class BuildCache:
             known = key in self._cache
         if not known:
             self._set(key, data, digest)
+            if self.remote is not None:
+                self.remote.put_content(data)
         return digest
 
     def _record_blob(self, name: str, key: StatKey) -> None:
         self._set(f"blob:{name}", json.dumps(list(key)).encode())
+        if self.remote is not None and not getattr(self._fetching, "name", None) == name:
+            try:
+                with open(self.blobs.path(name), "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                return  # gone already (a concurrent cull): nothing to share
+            self.remote.put_record(f"blob {name}", data)
+
+    def blob(self, name: str) -> StatKey | None:
+        """The stat of the blob ``name`` when it is here as it was written (see
+        :meth:`BlobStore.trusted`), or, when it is not, once it is fetched from the
+        remote cache; None when it is in neither."""
+        key = self.blobs.trusted(name)
+        if key is not None or self.remote is None:
+            return key
+        data = self.remote.get_record(f"blob {name}")
+        if data is None:
+            return None
+        self._fetching.name = name
+        try:
+            with self.blobs.writer(name) as out:
+                out.write(data)
+        finally:
+            self._fetching.name = None
+        return self.blobs.written_keys.get(name)
 
     def _recall_blob(self, name: str) -> StatKey | None:
         found = self._get(f"blob:{name}")
@@ -306,7 +354,12 @@ class BuildCache:
         return (size, mtime, ctime, inode, mode)
 
     def get_content(self, digest: str) -> bytes | None:
-        return self._get(f"cas:{digest}")
+        found = self._get(f"cas:{digest}")
+        if found is None and self.remote is not None:
+            found = self.remote.get_content(digest)
+            if found is not None:
+                self._set(f"cas:{digest}", found, digest)
+        return found
 
     def get_index(self, root: str) -> object:
         """The file index of a tree (one read for the whole tree), as

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import queue
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -106,7 +106,7 @@ class Executor:
             inputs = [self.outcomes[d].result for d in step.deps]
             key = step_key(step, inputs)
             if not force:
-                cached = self._cached(step, key)
+                cached = self._cached(step, key, inputs)
                 if cached is not None:
                     return cached
             self.ctx.reporter.started(step)
@@ -131,8 +131,11 @@ class Executor:
             return StepOutcome(result, hashlib.sha256(raw).hexdigest(), key, False)
         raise AssertionError("unreachable")
 
-    def _cached(self, step: Step, key: str) -> StepOutcome | None:
-        """The stored result of ``step`` under ``key``, when there is one that still holds."""
+    def _cached(self, step: Step, key: str,
+                inputs: Sequence[StepResult]) -> StepOutcome | None:
+        """The stored result of ``step`` under ``key``, when there is one that still holds
+        (or whose outputs the kind restores from what the caches hold: an artifact
+        written again from its blobs is a cached result, nothing was built)."""
         raw = self.ctx.cache.get_result(step.kind, key)
         if raw is None:
             return None
@@ -141,7 +144,8 @@ class Executor:
             result = kind.result_from_json(json.loads(raw))
         except (ValueError, MalformedResult):  # written by another version: a miss
             return None
-        if not kind.is_fresh(step, result, self.ctx):
+        if not kind.is_fresh(step, result, self.ctx) \
+                and not kind.restore(step, result, inputs, self.ctx):
             return None
         self.ctx.reporter.finished(step, cached=True)
         return StepOutcome(result, hashlib.sha256(raw).hexdigest(), key, True)

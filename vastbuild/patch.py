@@ -33,7 +33,7 @@ from vastbuild.archive import (
 from vastbuild.errors import VastbuildError
 from vastbuild.hashing import code_and_copies, content_hash, tree_components
 from vastbuild.stats import CONTENT, Input, StatKey, stat_key
-from vastbuild.steps.assemble import MissingBlob, write_artifact
+from vastbuild.steps.assemble import Earlier, MissingBlob, write_artifact
 from vastbuild.steps.base import ChunkBlob, StepContext, TreeResult
 from vastbuild.steps.collect import KEEP_BYTES, hash_file
 from vastbuild.steps.compress import MissingContent, blob_name, tree_content, write_blob
@@ -77,7 +77,7 @@ class TargetState:
             (t.role, t.arcroot, t.whole, t.filter_python, t.tree.root,
              [m.to_json() for m in t.tree.members], list(t.tree.rels), list(t.tree.keys),
              [(a, b, i.digest, i.size, i.hash_digest, i.hash_size) for a, b, i in t.chunks],
-             {fmt: [(c.name, c.key, c.size) for c in blobs] for fmt, blobs in t.blobs.items()})
+             {fmt: [(c.name, c.length, c.size) for c in blobs] for fmt, blobs in t.blobs.items()})
             for t in self.trees]))
 
     @classmethod
@@ -95,8 +95,8 @@ class TargetState:
                 result = TreeResult(root, tuple(Member(*row) for row in members), tuple(rels),
                                     tuple(None if k is None else tuple(k) for k in keys))
                 cut = tuple((a, b, ChunkInfo(d, s, hd, hs)) for a, b, d, s, hd, hs in chunks)
-                per_format = {fmt: tuple(ChunkBlob(name, tuple(key), size)
-                                         for name, key, size in found)
+                per_format = {fmt: tuple(ChunkBlob(name, length, size)
+                                         for name, length, size in found)
                               for fmt, found in blobs.items()}
                 if any(len(found) != len(cut) for found in per_format.values()):
                     raise NotPatchable("a format's blobs do not match the chunks")
@@ -170,15 +170,30 @@ def patch(state: TargetState, changed: Iterable[str], ctx: StepContext, *,
     chunks = [info for tree in trees for _, _, info in tree.chunks]
     tar = sum(info.size for info in chunks)
     sizes = {"tar": tar + len(end_of_archive(tar))}
-    try:
-        for fmt, path in artifacts.items():
-            written = write_artifact(path, fmt, LEVELS[fmt], [t.blobs[fmt] for t in trees], ctx)
-            sizes[fmt] = written.length
-    except MissingBlob:
-        raise NotPatchable("a blob of the last build is gone") from None
+    for fmt, path in artifacts.items():
+        sizes[fmt] = _write(path, fmt, [t.blobs[fmt] for t in trees],
+                            [t.blobs[fmt] for t in state.trees], ctx)
     members = [(t.role, t.arcroot, t.tree.members) for t in trees]
     return Patched(TargetState(state.mtime, tuple(trees)), content_hash(chunks),
                    tree_components(*code_and_copies(members)), sizes, inputs, built)
+
+
+def _write(path: str, fmt: str, trees: list[tuple[ChunkBlob, ...]],
+           before: list[tuple[ChunkBlob, ...]], ctx: StepContext) -> int:
+    """Write the artifact of ``trees`` at ``path``, copying what the artifact there
+    (made of ``before``, its stat vouched for by the record) already holds from it;
+    its length."""
+    try:
+        old = os.open(path, os.O_RDONLY)
+    except OSError:
+        raise NotPatchable(f"{path} is gone") from None
+    try:
+        return write_artifact(path, fmt, LEVELS[fmt], trees, ctx,
+                              Earlier.of(old, before)).length
+    except MissingBlob:
+        raise NotPatchable("a blob of the last build is gone") from None
+    finally:
+        os.close(old)
 
 
 def _places(state: TargetState, path: str) -> list[tuple[int, int]]:
@@ -222,8 +237,8 @@ def _recut(tree: TreeState, changed: Mapping[int, Member], keys: Mapping[int, St
         cut.append((start, stop, info))
         for fmt in artifacts:
             name = blob_name(info, fmt, LEVELS[fmt])
-            key = ctx.cache.blobs.trusted(name)
-            blobs[fmt].append(ChunkBlob(name, key, info.size) if key is not None else
+            key = ctx.cache.blob(name)
+            blobs[fmt].append(ChunkBlob(name, key[0], info.size) if key is not None else
                               ctx.pool.submit(_compressed, result, start, stop, info, fmt,
                                               name, kept, mtime, ctx))
     return TreeState(tree.role, tree.arcroot, tree.whole, tree.filter_python, result,
@@ -241,4 +256,4 @@ def _compressed(tree: TreeResult, start: int, stop: int, info: ChunkInfo, fmt: s
         raise NotPatchable("a generated file's bytes are gone from the cache") from None
     except VastbuildError:
         raise NotPatchable("a file changed while read") from None
-    return ChunkBlob(name, ctx.cache.blobs.written_keys[name], info.size)
+    return ChunkBlob(name, ctx.cache.blobs.written_keys[name][0], info.size)

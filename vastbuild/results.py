@@ -16,6 +16,19 @@ from vastbuild.diagnostics import Diagnostic, Note, Severity, Span
 
 
 @dataclass(frozen=True)
+class StepReport:
+    """One step a target needed: its id, kind and label, whether it ran (rather than
+    came from the cache), and how many of the run's targets needed it (more than
+    one: a step they share, run once for all)."""
+
+    id: str
+    kind: str
+    label: str
+    ran: bool
+    targets: int
+
+
+@dataclass(frozen=True)
 class HashResult:
     """A target's content hash, its component hashes (for tier planning), its manifest
     (archive name -> what the member is), how many steps ran, and the warnings its
@@ -31,6 +44,8 @@ class HashResult:
     cached_steps: int
     built_steps: int
     warnings: tuple[Diagnostic, ...] = field(default=(), kw_only=True)
+    #: the steps this target needed (none when answered from a record or a patch)
+    steps: tuple[StepReport, ...] = field(default=(), kw_only=True)
 
 
 @dataclass(frozen=True, kw_only=True)

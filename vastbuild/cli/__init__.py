@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from vastbuild.api import VERSION, default_cache_dir
+from vastbuild.api import VERSION, InvalidArgument, check_url, default_cache_dir
 from vastbuild.cli.context import GlobalOptions
 from vastbuild.cli.report import run
 
@@ -52,19 +52,33 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Cache folder (default: $VASTBUILD_CACHE_DIR or ~/.cache/vastbuild).")
+@click.option("--remote-cache", metavar="URL", envvar="VASTBUILD_REMOTE_CACHE",
+              help="Share steps and compressed chunks with other machines through this "
+                   "HTTP cache (Bazel's protocol; env: VASTBUILD_REMOTE_CACHE).")
+@click.option("--remote-cache-read-only", is_flag=True,
+              envvar="VASTBUILD_REMOTE_CACHE_READ_ONLY",
+              help="Read the remote cache, never write it (for untrusted jobs).")
 @click.option("-v", "--verbose", count=True, help="Say more (repeat for more).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
               show_default=True, help="Colour diagnostics.")
 @click.version_option(VERSION, prog_name="vastbuild")
 @click.pass_context
-def cli(ctx: click.Context, cache_dir: Path | None, verbose: int, quiet: bool,
-        color: str) -> None:
+def cli(ctx: click.Context, cache_dir: Path | None, remote_cache: str | None,
+        remote_cache_read_only: bool, verbose: int, quiet: bool, color: str) -> None:
     """Build, hash and deploy Vast.ai serverless deployments described by Vastfiles."""
     use_color = color == "always" or (
         color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ)
+    if remote_cache:
+        try:
+            remote_cache = check_url(remote_cache, "remote_cache")
+        except InvalidArgument as exc:
+            raise click.BadParameter(f"{exc.message}; {exc.hint}",
+                                     param_hint="--remote-cache") from None
     ctx.obj = GlobalOptions(cache_dir=cache_dir or default_cache_dir(),
-                            verbosity=-1 if quiet else verbose, color=use_color)
+                            verbosity=-1 if quiet else verbose, color=use_color,
+                            remote_cache=remote_cache or None,
+                            remote_cache_read_only=remote_cache_read_only)
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from vastbuild.api import build as build_targets
 from vastbuild.api import (
+    BuildResult,
     build_graph,
     cache_clear,
     cache_gc,
@@ -26,6 +26,7 @@ from vastbuild.api import (
     parse_bytes,
     write_depfile,
 )
+from vastbuild.api import build as build_targets
 from vastbuild.cli import options
 from vastbuild.cli.context import GlobalOptions
 from vastbuild.cli.report import load, print_warnings
@@ -71,7 +72,9 @@ def hash_(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, expect
         raise click.BadParameter(f"{expected!r} is not a content hash: 64 hexadecimal "
                                  "digits, as `vastbuild hash` prints", param_hint="--check")
     results = hash_targets(paths or ("Vastfile",), cache_dir=settings.cache_dir,
-                           api_url=api_url, autoscaler_url=autoscaler_url)
+                           api_url=api_url, autoscaler_url=autoscaler_url,
+                           remote_cache=settings.remote_cache,
+                           remote_cache_read_only=settings.remote_cache_read_only)
     if expected is not None and len(results) != 1:
         raise click.UsageError("--check compares one target's hash: name exactly one Vastfile")
     print_warnings((w for r in results for w in r.warnings), settings)
@@ -89,6 +92,21 @@ def hash_(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, expect
     if not as_json:
         for result in results:
             click.echo(f"{result.hash}  {_shown(result.vastfile)}")
+
+
+def _steps(results: list[BuildResult]) -> list[dict[str, object]]:
+    """Every step the build needed, once, with the targets that needed it: a step
+    several targets share ran (or came from the cache) once for all."""
+    steps: dict[str, dict[str, object]] = {}
+    for r in results:
+        for step in r.steps:
+            entry = steps.setdefault(step.id, {
+                "id": step.id, "kind": step.kind, "label": step.label, "ran": step.ran,
+                "shared": step.targets > 1, "targets": []})
+            targets = entry["targets"]
+            assert isinstance(targets, list)
+            targets.append(r.label)
+    return list(steps.values())
 
 
 @click.command()
@@ -110,7 +128,9 @@ def build(settings: GlobalOptions, paths: tuple[str, ...], outdir: Path, artifac
     results = build_targets(paths or ("Vastfile",), cache_dir=settings.cache_dir,
                             outdir=outdir, formats=formats, api_url=api_url,
                             autoscaler_url=autoscaler_url,
-                            progress=not settings.quiet and not as_json)
+                            progress=not settings.quiet and not as_json,
+                            remote_cache=settings.remote_cache,
+                            remote_cache_read_only=settings.remote_cache_read_only)
     print_warnings((w for r in results for w in r.warnings), settings)
     if as_json:
         click.echo(json.dumps({
@@ -120,6 +140,7 @@ def build(settings: GlobalOptions, paths: tuple[str, ...], outdir: Path, artifac
                 "sizes": r.sizes, "deployment_config": r.deployment_config,
                 "cached_steps": r.cached_steps, "built_steps": r.built_steps,
             } for r in results],
+            "steps": _steps(results),
             "compression": compressors(formats),
         }, indent=2))
         return

@@ -43,7 +43,9 @@ def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url
     """
     models = load(paths, settings)
     with _client(settings, api_url, autoscaler_url, api_key_file) as client:
-        plans = plan_deploy(models, client=client, cache_dir=settings.cache_dir)
+        plans = plan_deploy(models, client=client, cache_dir=settings.cache_dir,
+                            remote_cache=settings.remote_cache,
+                            remote_cache_read_only=settings.remote_cache_read_only)
     if as_json:
         click.echo(json.dumps({"targets": [{
             "label": p.label, "name": p.desired.name, "tag": p.desired.tag,
@@ -84,7 +86,9 @@ def deploy(settings: GlobalOptions, paths: tuple[str, ...], dry_run: bool, keep_
     say = _progress(settings)
     with _client(settings, api_url, autoscaler_url, api_key_file) as client:
         outcomes = deploy_targets(models, client=client, cache_dir=settings.cache_dir,
-                                  dry_run=dry_run, keep_alive=keep_alive, report=say)
+                                  dry_run=dry_run, keep_alive=keep_alive, report=say,
+                                  remote_cache=settings.remote_cache,
+                                  remote_cache_read_only=settings.remote_cache_read_only)
         for outcome in outcomes:
             for warning in outcome.warnings:
                 click.echo(f"warning: {outcome.label}: {warning}", err=True)

@@ -45,6 +45,7 @@ SETTING_FLAGS = {
     "dev_server_keys": "--api-key or $VASTBUILD_DEV_SERVER_API_KEYS",
     "host": "--host",
     "port": "--port",
+    "remote_cache": "--remote-cache or $VASTBUILD_REMOTE_CACHE",
 }
 
 

@@ -14,17 +14,18 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 
 from vastbuild.archive import SUFFIXES, compress_bytes, end_of_archive
-from vastbuild.cache import BlobStore
+from vastbuild.cache import BlobStore, copy_range
 from vastbuild.canonical import JsonValue, canonical_json
 from vastbuild.errors import VastbuildError
 from vastbuild.files import PendingFile
 from vastbuild.filestate import FileDigest, FileIndex
 from vastbuild.graph import Step
-from vastbuild.stats import StatKey, stat_key
+from vastbuild.stats import stat_key
 from vastbuild.steps.base import (
     ArtifactResult,
     ChunkBlob,
@@ -56,6 +57,17 @@ class Assemble(StepKindBase):
         folder, file = os.path.split(artifact.path)
         return _holds(ctx.output_index(folder), folder, file, artifact.layout, artifact.length)
 
+    def restore(self, step: Step, result: StepResult, inputs: Sequence[StepResult],
+                ctx: StepContext) -> bool:
+        """Write the artifact again from its blobs, when they are all there."""
+        artifact = expect(result, ArtifactResult)
+        try:
+            write_artifact(artifact.path, step.str_param("format"), step.int_param("level"),
+                           [expect(tree, CompressedTree).chunks for tree in inputs], ctx)
+        except MissingBlob:
+            return False
+        return True
+
     def run(self, step: Step, inputs: Sequence[StepResult], ctx: StepContext) -> StepResult:
         fmt, level = step.str_param("format"), step.int_param("level")
         folder = step.str_param("folder")
@@ -69,7 +81,7 @@ class Assemble(StepKindBase):
 
 
 def write_artifact(path: str, fmt: str, level: int, trees: Sequence[Sequence[ChunkBlob]],
-                   ctx: StepContext) -> ArtifactResult:
+                   ctx: StepContext, earlier: Earlier | None = None) -> ArtifactResult:
     """Write the artifact of ``trees`` (each tree's chunk blobs, in archive order) at
     ``path``, unless the file there already holds those bytes. :class:`MissingBlob`
     names a tree whose blob is gone."""
@@ -84,7 +96,8 @@ def write_artifact(path: str, fmt: str, level: int, trees: Sequence[Sequence[Chu
     with pending:
         try:
             length = fill(pending.stream.fileno(), trees, artifact_tail(fmt, level, chunks),
-                          ctx.cache.blobs, ctx.pool, lambda: ctx.checkpoint("assemble"))
+                          ctx.cache.blobs, ctx.pool, lambda: ctx.checkpoint("assemble"),
+                          earlier)
             index = ctx.output_index(folder)
             if not _holds(index, folder, file, layout, length, compare=pending):
                 pending.commit()
@@ -94,6 +107,24 @@ def write_artifact(path: str, fmt: str, level: int, trees: Sequence[Sequence[Chu
                                  "free some space, or choose another output folder",
                                  setting="outdir") from None
     return ArtifactResult(path, layout, length)
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """An artifact written before (open as ``fd``, its bytes vouched for by its stat),
+    and where each of its blobs is in it: name -> (offset, length)."""
+
+    fd: int
+    offsets: Mapping[str, tuple[int, int]]
+
+    @classmethod
+    def of(cls, fd: int, trees: Sequence[Sequence[ChunkBlob]]) -> Earlier:
+        offsets, at = {}, 0
+        for tree in trees:
+            for chunk in tree:
+                offsets[chunk.name] = (at, chunk.length)
+                at += chunk.length
+        return cls(fd, offsets)
 
 
 class MissingBlob(KeyError):
@@ -124,23 +155,34 @@ def artifact_tail(fmt: str, level: int, chunks: Sequence[ChunkBlob]) -> bytes:
 
 
 def fill(fd: int, trees: Sequence[Sequence[ChunkBlob]], tail: bytes, blobs: BlobStore,
-         pool: Executor, checkpoint: Callable[[], None]) -> int:
+         pool: Executor, checkpoint: Callable[[], None],
+         earlier: Earlier | None = None) -> int:
     """Copy every tree's blobs, then ``tail``, into the file ``fd``, several blobs at
-    once; the file's length. :class:`MissingBlob` names a tree whose blob is not there."""
+    once; the file's length. A blob the ``earlier`` artifact holds is copied from
+    there (a file just written is likelier in memory than blobs written long ago).
+    :class:`MissingBlob` names a tree whose blob is not there."""
     total = sum(c.length for tree in trees for c in tree) + len(tail)
     os.ftruncate(fd, total)
     tasks: list[tuple[int, Future[None]]] = []
-    batch: list[tuple[str, StatKey, int]] = []
+    batch: list[tuple[str, int, int]] = []
     offset = batched = 0
 
-    def copy(batch: Sequence[tuple[str, StatKey, int]]) -> None:
-        for name, key, at in batch:
+    def copy(batch: Sequence[tuple[str, int, int]]) -> None:
+        for name, length, at in batch:
             checkpoint()
+            found = earlier.offsets.get(name) if earlier is not None else None
+            if earlier is not None and found is not None and found[1] == length:
+                if not copy_range(earlier.fd, fd, length, found[0], at):
+                    raise KeyError(name)  # the earlier artifact is shorter than it was
+                continue
+            key = blobs.trusted(name)
+            if key is None or key[0] != length:
+                raise KeyError(name)
             blobs.copy_into(name, key, fd, at)
 
     for number, tree in enumerate(trees):
         for chunk in tree:
-            batch.append((chunk.name, chunk.key, offset))
+            batch.append((chunk.name, chunk.length, offset))
             offset += chunk.length
             batched += chunk.length
             if batched >= COPY_BATCH:

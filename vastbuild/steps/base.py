@@ -136,16 +136,14 @@ def _stat_key(value: JsonValue) -> StatKey | None:
 
 @dataclass(frozen=True)
 class ChunkBlob:
-    """One compressed chunk of a tree: the blob holding it, the blob's stat when it was
-    written (its length first), and the length of the chunk's uncompressed tar bytes."""
+    """One compressed chunk of a tree: the blob holding it (whose stat the cache
+    vouches for, see :meth:`vastbuild.cache.BuildCache.blob`), the blob's length, and
+    the length of the chunk's uncompressed tar bytes. Nothing in it depends on the
+    machine, so the result travels through a remote cache."""
 
     name: str
-    key: StatKey
+    length: int
     size: int
-
-    @property
-    def length(self) -> int:
-        return self.key[0]
 
 
 @dataclass(frozen=True)
@@ -155,7 +153,7 @@ class CompressedTree(StepResult):
     chunks: tuple[ChunkBlob, ...]
 
     def to_json(self) -> JsonValue:
-        return [[c.name, list(c.key), c.size] for c in self.chunks]
+        return [[c.name, c.length, c.size] for c in self.chunks]
 
     @classmethod
     def from_json(cls, value: JsonValue) -> CompressedTree:
@@ -164,17 +162,12 @@ class CompressedTree(StepResult):
         chunks = []
         for row in value:
             if not isinstance(row, list) or len(row) != 3:
-                raise MalformedResult("a chunk is [name, stat, size]")
-            name, key, size = row
-            if not isinstance(name, str) or not isinstance(size, int):
-                raise MalformedResult("a chunk is [name, stat, size]")
-            try:
-                blob_key = _stat_key(key)
-            except ValueError as exc:
-                raise MalformedResult(str(exc)) from None
-            if blob_key is None:
-                raise MalformedResult("a chunk's blob has a stat")
-            chunks.append(ChunkBlob(name, blob_key, size))
+                raise MalformedResult("a chunk is [name, length, size]")
+            name, length, size = row
+            if not isinstance(name, str) or not isinstance(length, int) \
+                    or not isinstance(size, int):
+                raise MalformedResult("a chunk is [name, length, size]")
+            chunks.append(ChunkBlob(name, length, size))
         return cls(tuple(chunks))
 
 
@@ -292,6 +285,9 @@ class StepKind(Protocol):
 
     def is_fresh(self, step: Step, result: StepResult, ctx: StepContext) -> bool: ...
 
+    def restore(self, step: Step, result: StepResult, inputs: Sequence[StepResult],
+                ctx: StepContext) -> bool: ...
+
     def plan(self, deployment: Deployment) -> Sequence[Params]: ...
 
     def input_files(self, step: Step) -> Sequence[str]: ...
@@ -309,6 +305,10 @@ class StepKindBase:
 
     def is_fresh(self, step: Step, result: StepResult, ctx: StepContext) -> bool:
         return True
+
+    def restore(self, step: Step, result: StepResult, inputs: Sequence[StepResult],
+                ctx: StepContext) -> bool:
+        return False
 
     def plan(self, deployment: Deployment) -> Sequence[Params]:
         return ()

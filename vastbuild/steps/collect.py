@@ -320,7 +320,9 @@ class _TreeWork:
             name = blob_name(info, fmt, level)
             # a blob already there is the compress step's to judge: its own record
             # vouches for it, or it compresses the chunk again
-            if self.ctx.cache.blobs.key(name) is None:
+            cache = self.ctx.cache
+            if cache.blobs.key(name) is None and (cache.remote is None
+                                                  or cache.blob(name) is None):
                 write_blob(self.ctx, name, members, info, fmt, level, self.ctx.mtime, content,
                            self.scan.root)
 

@@ -60,8 +60,11 @@ class Compress(StepKindBase):
         return CompressedTree.from_json(value)
 
     def is_fresh(self, step: Step, result: StepResult, ctx: StepContext) -> bool:
-        blobs = ctx.cache.blobs
-        return all(blobs.key(c.name) == c.key for c in expect(result, CompressedTree).chunks)
+        for chunk in expect(result, CompressedTree).chunks:
+            key = ctx.cache.blob(chunk.name)
+            if key is None or key[0] != chunk.length:
+                return False
+        return True
 
     def run(self, step: Step, inputs: Sequence[StepResult], ctx: StepContext) -> StepResult:
         tree = expect(inputs[0], TreeResult)
@@ -70,9 +73,10 @@ class Compress(StepKindBase):
         chunks = tree_chunks(tree.members, mtime, whole=step.bool_param("whole"))
         names = [blob_name(info, fmt, level) for _, _, info in chunks]
         blobs = ctx.cache.blobs
-        # a blob is used when its stat is the one it was written with; otherwise (gone,
-        # overwritten, no record of it) the chunk is compressed again
-        keys: list[StatKey | None] = [blobs.trusted(name) for name in names]
+        # a blob is used when its stat is the one it was written with (or it came from
+        # the remote cache); otherwise (gone, overwritten, no record of it) the chunk is
+        # compressed again
+        keys: list[StatKey | None] = list(ctx.pool.map(ctx.cache.blob, names))
         futures = [(i, ctx.pool.submit(_compress_chunk, step, tree, chunks[i], fmt, level,
                                        mtime, names[i], ctx))
                    for i, key in enumerate(keys) if key is None]
@@ -80,7 +84,7 @@ class Compress(StepKindBase):
             future.result()
             keys[i] = blobs.written_keys[names[i]]
         return CompressedTree(tuple(
-            ChunkBlob(name, key, info.size)
+            ChunkBlob(name, key[0], info.size)
             for name, key, (_, _, info) in zip(names, keys, chunks, strict=True)
             if key is not None))
 

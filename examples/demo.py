@@ -90,7 +90,7 @@ class Demo:
 
 
 def tiers_of(output: str) -> dict[str, tuple[int, str]]:
-    return {m["label"].split("/")[0]: (int(m["tier"]), m["action"])
+    return {m["label"].removeprefix("//"): (int(m["tier"]), m["action"])
             for m in TIER_LINE.finditer(output)}
 
 

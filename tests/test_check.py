@@ -80,7 +80,7 @@ def test_minimal_file_defaults(project: Path) -> None:
     assert model.storage == 50 and model.ports == ((3000, "tcp"),)
     assert model.venv is None and model.search == DEFAULTS
     assert model.vastfile == project / "Vastfile" and model.root == project.parent
-    assert model.label == "svc/Vastfile"
+    assert model.label == "//svc"
 
 
 def test_name_defaults_to_code_stem_and_config_name_to_empty(project: Path) -> None:

@@ -100,7 +100,7 @@ def test_build_text_output(project: Path) -> None:
     result = run(project, "build", "-o", "dist")
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split()[1] == "Vastfile" and "dist/demo.tar.gz" in result.stdout
+    assert lines[0].split()[1] == "//" and "dist/demo.tar.gz" in result.stdout
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
 
 
@@ -139,7 +139,7 @@ def test_deps_keeps_names_that_are_not_utf8_as_their_bytes(project: Path) -> Non
 def test_deps_needs_a_target(project: Path) -> None:
     result = run(project, "deps", ".", "-o", "demo.d", "--target", "")
     assert result.returncode == 2 and "the make target is empty" in result.stderr
-    assert "(--target)" in result.stderr
+    assert "--target of deps" in result.stderr
     assert not (project / "demo.d").exists()
 
 

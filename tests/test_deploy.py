@@ -55,7 +55,7 @@ class Workspace:
              global_args: tuple[str, ...] = ()) -> dict[str, dict[str, object]]:
         """Run with --json; the targets by their folder name."""
         result = self.run(*args, "--json", key=key, global_args=global_args)
-        return {t["label"].split("/")[0]: t for t in json.loads(result.stdout)["targets"]}
+        return {t["label"].removeprefix("//"): t for t in json.loads(result.stdout)["targets"]}
 
 
 def copy_examples(destination: Path) -> Path:
@@ -168,7 +168,7 @@ def test_the_walk_through_every_tier_is_predicted_by_plan(workspace: Workspace):
 def test_the_summary_fits_a_screen_and_names_tier_action_endpoint_upload(workspace: Workspace):
     first = workspace.run("deploy", "llm")
     lines = first.stdout.splitlines()
-    assert lines[0].startswith("llm/Vastfile  qwen-chat:default  Tier 4 created")
+    assert lines[0].startswith("//llm  qwen-chat:default  Tier 4 created")
     assert any(line.split()[:1] == ["endpoint"] for line in lines)
     assert any(line.split()[:1] == ["uploaded"] and "in" in line for line in lines)
     assert lines[-1].startswith("deployed 1 target in ")
@@ -313,3 +313,46 @@ def test_a_url_that_is_not_http_is_a_usage_error(workspace: Workspace):
                            env={"VAST_API_KEY": workspace.keys[0]}, timeout=60)
         assert result.returncode == 2, bad
         assert "--api-url" in result.stderr and "pw" not in result.stderr
+
+
+def test_examples_makefile_builds_once_and_deploys_nothing_at_tier_0(workspace: Workspace):
+    root = workspace.root
+    tool = f"{sys.executable} -m vastbuild --cache-dir {workspace.cache}"
+    flags = f"--api-url={workspace.url} --autoscaler-url={workspace.url}"
+    env = {**os.environ, "VAST_API_KEY": workspace.keys[0]}
+
+    def make(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(["make", "-C", str(root), f"VASTBUILD={tool}",
+                               f"DEPLOY_FLAGS={flags}", *args],
+                              capture_output=True, text=True, env=env, check=False)
+        assert done.returncode in (0, 1), done.stderr  # make -q says 1 when out of date
+        return done
+
+    assert make("-j4").returncode == 0
+    dist = root / "dist"
+    artifacts = sorted(dist.glob("*.tar.*")) + sorted(dist.glob("*.deployment.json"))
+    assert len(artifacts) == 12
+    assert make("-q").returncode == 0  # every target up to date
+    assert "Nothing to be done" in make().stdout
+    written = {p: p.stat().st_mtime_ns for p in artifacts}
+
+    def touch_every_input() -> None:
+        for path in root.rglob("*"):
+            if dist not in path.parents and path != dist:
+                os.utime(path, follow_symlinks=False)  # now: after every stamp
+
+    touch_every_input()
+    assert make("-q").returncode == 1
+    rebuilt = make("-j4")
+    assert rebuilt.returncode == 0 and rebuilt.stdout.count(" build ") == 4
+    assert {p: p.stat().st_mtime_ns for p in artifacts} == written  # no artifact rewritten
+    assert make("-q").returncode == 0
+
+    first = make("-j4", "deploy")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Nothing to be done" in make("deploy").stdout
+    touch_every_input()
+    again = make("-j4", "deploy")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("Tier 0 ") == 4, again.stdout
+    assert "uploaded  nothing" in again.stdout

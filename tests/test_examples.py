@@ -74,6 +74,6 @@ def test_monorepo_example_meaning() -> None:
 
 def test_vastfile_example_uses_the_repository_as_workspace() -> None:
     model = load(REPO / "Vastfile.example")
-    assert model.root == REPO and model.label == "Vastfile.example"
+    assert model.root == REPO and model.label == "//"
     assert model.name == model.config_name == "qwen-chat"
     assert model.requirements_files[0].path == REPO / "examples" / "whisper" / "requirements.txt"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 from build_helpers import vastbuild, write_tree
@@ -54,3 +55,97 @@ def test_twenty_targets_share_their_folders_steps(tmp_path: Path) -> None:
     second = vastbuild(*args, cwd=root)
     assert second.returncode == 0, second.stderr
     assert sum(t["built_steps"] for t in json.loads(second.stdout)["targets"]) == 0
+
+
+def git(root: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    subprocess.run(["git", "-C", str(root), *args], check=True, env=env,
+                   capture_output=True)
+
+
+def copying(folder: str, targets: int = 20) -> list[str]:
+    """The labels of the targets of :func:`monorepo` that copy ``folder``."""
+    k = SHARED.index(folder)
+    return [f"//services/svc-{t:02d}" for t in range(targets) if (t + k) % 3 != 2 or k == 0]
+
+
+def affected(root: Path, *args: str) -> list[str]:
+    done = vastbuild("affected", "--since", "HEAD", *args, cwd=root)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_affected_names_exactly_the_targets_that_read_a_changed_file(tmp_path: Path) -> None:
+    root = monorepo(tmp_path / "ws")
+    write_tree(root, {"lib/models/.vastignore": "*.tmp\n", ".gitignore": "/out/\n"})
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "start")
+    assert affected(root) == []
+    # a file git does not track yet but .vastignore leaves out: nobody reads it
+    (root / "lib/models/scratch.tmp").write_text("notes\n")
+    assert affected(root) == []
+    # an edit of one shared file: exactly the targets that copy its folder
+    (root / "lib/models/f03.py").write_text("x = 2\n")
+    assert affected(root) == copying("lib/models") != []
+    assert len(copying("lib/models")) < 20
+    report = json.loads(vastbuild("affected", "--since", "HEAD", "--json", cwd=root).stdout)
+    assert {tuple(t["changed"]) for t in report["targets"]} == {("lib/models/f03.py",)}
+    # a pattern narrows the question; a service's own file is its own
+    (root / "services/svc-01/app.py").write_text("# changed\n")
+    assert "//services/svc-01" not in copying("lib/models")
+    assert affected(root, "//services/svc-01", "//services/svc-04") == ["//services/svc-01"]
+    git(root, "checkout", "-q", "--", "services")
+    # a deleted file: the targets whose trees listed it
+    git(root, "checkout", "-q", "--", "lib")
+    (root / "assets/f05.py").unlink()
+    assert affected(root) == copying("assets")
+    assert copying("assets") != copying("lib/models") and len(copying("assets")) < 20
+
+
+def test_build_affected_since_rebuilds_only_those(tmp_path: Path) -> None:
+    root = monorepo(tmp_path / "ws", targets=6)
+    (root / ".gitignore").write_text("/out/\n")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "start")
+    args = ("--cache-dir", str(tmp_path / "cache"), "build", "-o", str(root / "out"), "--json")
+    assert vastbuild(*args, "//...", cwd=root).returncode == 0
+    nothing = vastbuild(*args, "--affected-since", "HEAD", cwd=root)
+    assert nothing.returncode == 0, nothing.stderr
+    assert json.loads(nothing.stdout)["targets"] == []
+    (root / "lib/models/f03.py").write_text("x = 2\n")
+    some = vastbuild(*args, "--affected-since", "HEAD", cwd=root)
+    assert some.returncode == 0, some.stderr
+    built = json.loads(some.stdout)["targets"]
+    assert [t["label"] for t in built] == copying("lib/models", 6)
+    assert all(t["built_steps"] > 0 for t in built)
+
+
+def test_affected_outside_git_says_what_to_do(tmp_path: Path) -> None:
+    root = monorepo(tmp_path / "ws", targets=1)
+    done = vastbuild("affected", "--since", "HEAD", cwd=root)
+    assert done.returncode == 1
+    assert "error: git rev-parse failed" in done.stderr and "git work tree" in done.stderr
+    git(root, "init", "-q")
+    done = vastbuild("affected", "--since", "no-such-branch", cwd=root)
+    assert done.returncode == 1
+    assert "'no-such-branch' is not a commit" in done.stderr, done.stderr
+
+
+def test_build_writes_a_depfile_per_target_in_the_same_call(tmp_path: Path) -> None:
+    root = monorepo(tmp_path / "ws", targets=3)
+    args = ("--cache-dir", str(tmp_path / "cache"), "build", "//...", "-o", "out")
+    one = vastbuild(*args, "--depfile", "deps.d", cwd=root)
+    assert one.returncode == 2
+    assert "3 targets would write one depfile deps.d" in one.stderr
+    assert "{name}" in one.stderr and "--depfile" in one.stderr
+    assert not (root / "out").exists()  # refused before building anything
+    done = vastbuild(*args, "--depfile", "deps/{name}.d", cwd=root)
+    assert done.returncode == 0, done.stderr
+    for t in range(3):
+        text = (root / f"deps/svc-{t:02d}.d").read_text()
+        assert text.startswith(f"out/svc-{t:02d}.tar.gz: \\\n")
+        assert f"{root}/services/svc-{t:02d}/app.py \\\n" in text
+        assert f"{root}/lib/common/f00.py" in text

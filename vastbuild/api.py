@@ -45,6 +45,7 @@ from vastbuild.diagnostics import (
     warning,
 )
 from vastbuild.errors import InvalidArgument, VastbuildError
+from vastbuild.formats import FORMATS, SUFFIXES
 from vastbuild.results import BuildResult, HashResult
 from vastbuild.targets import NoVastfile, find_vastfile
 from vastbuild.units import format_bytes, parse_bytes
@@ -61,22 +62,22 @@ if TYPE_CHECKING:  # types of results, re-exported for annotations
     from vastbuild.vast.client import VastClient as VastClient
 
 __all__ = [
-    "ARTIFACT_FORMATS", "DEFAULT_API_URL", "DEFAULT_AUTOSCALER_URL",
+    "ARTIFACT_FORMATS", "ARTIFACT_SUFFIXES", "DEFAULT_API_URL", "DEFAULT_AUTOSCALER_URL",
     "DEFAULT_DEV_SERVER_PORT", "VERSION", "BuildResult", "CheckReport", "Diagnostic",
     "DiagnosticError", "HashResult", "InvalidArgument", "LoadedTargets", "NoVastfile",
-    "TargetInfo", "list_targets", "resolve_targets",
+    "AffectedInfo", "TargetInfo", "affected_targets", "list_targets", "resolve_targets",
     "Severity", "Span", "Target", "VastbuildError", "build", "build_graph", "cache_clear",
     "cache_gc", "cache_stats", "check", "check_url", "compressors", "connect",
     "default_cache_dir", "default_dev_server_data_dir", "deploy", "dev_server",
     "find_vastfile", "format_bytes", "format_file", "format_source", "has_errors",
     "hash_targets", "is_content_hash", "keep_alive", "load", "load_all", "parse_bytes",
     "plan_build", "plan_deploy", "printable", "read_api_key", "render", "sort_key",
-    "write_depfile",
+    "check_depfile", "write_depfiles",
 ]
 
 VASTFILE = "Vastfile"
-#: the artifact formats: gz is what Vast's workers take, zst vastbuild's own
-ARTIFACT_FORMATS = ("gz", "zst")
+ARTIFACT_FORMATS: tuple[str, ...] = FORMATS
+ARTIFACT_SUFFIXES = SUFFIXES
 DEFAULT_DEV_SERVER_PORT = 8765
 #: checker codes that a directive lost to a syntax error could cause
 _DEPENDS_ON_ABSENCE = frozenset({"E020", "E030"})
@@ -137,6 +138,35 @@ def list_targets(patterns: Sequence[str] = ("//...",), *,
                                 registered[0] if registered else None,
                                 registered[1] if registered else None))
     return infos
+
+
+@dataclass(frozen=True)
+class AffectedInfo:
+    """A target that a change since a git commit touches, with the changed inputs."""
+
+    label: str
+    vastfile: Path
+    name: str
+    tag: str
+    changed: tuple[Path, ...]
+
+
+def affected_targets(targets: Sequence[Target], since: str, *,
+                     cache_dir: str | os.PathLike[str],
+                     cwd: Path | None = None) -> list[AffectedInfo]:
+    """Those of ``targets`` whose inputs differ between the git commit ``since`` and the
+    work tree (see :mod:`vastbuild.affected`), in order."""
+    from vastbuild.affected import affected, changed_files
+    from vastbuild.workspace import label_of, root_from
+
+    root = root_from(cwd or Path.cwd())
+    the_plan = plan_build(targets, cache_dir=cache_dir)
+    touched = affected(the_plan, changed_files(root, since))
+    by_vastfile = {t.deployment.vastfile: t.deployment for t in the_plan.targets}
+    return [AffectedInfo(label_of(a.vastfile, root), a.vastfile,
+                         by_vastfile[a.vastfile].name, by_vastfile[a.vastfile].tag,
+                         tuple(Path(p) for p in a.changed))
+            for a in touched]
 
 
 
@@ -429,7 +459,6 @@ def build_graph(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
                 style: str = "text") -> str:
     """The build graph drawn as ``text``, ``dot`` (Graphviz) or ``json``."""
     from vastbuild import drawing
-    from vastbuild.archive import FORMATS
 
     the_plan = plan_build(targets, cache_dir=cache_dir, formats=FORMATS)
     draw = {"text": drawing.as_text, "dot": drawing.as_dot, "json": drawing.as_json}.get(style)
@@ -438,26 +467,49 @@ def build_graph(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
     return draw(the_plan)
 
 
-def write_depfile(target: Target, *, cache_dir: str | os.PathLike[str],
-                  output: str | os.PathLike[str], make_target: str) -> bool:
-    """Write a make depfile at ``output``: ``make_target`` depends on every input
-    file and folder of ``target``. Whether the file changed."""
-    from vastbuild.depfile import render as render_depfile
-    from vastbuild.files import write_if_changed
+def check_depfile(targets: Sequence[Target], output: str, make_target: str) -> None:
+    """Raise :class:`InvalidArgument` unless :func:`write_depfiles` can write a depfile
+    per target at ``output`` for ``make_target`` (before a build, not after it)."""
+    _check_depfile(len(resolve_targets(targets)), output, make_target)
 
+
+def _check_depfile(count: int, output: str, make_target: str) -> None:
     if not make_target.strip():
         raise InvalidArgument("the make target is empty",
                               "name the file make builds, e.g. dist/app.tar.gz",
                               setting="make_target")
-    outdir = Path(make_target).parent.resolve()
-    (planned,) = plan_build([target], cache_dir=cache_dir, outdir=outdir).targets
-    # file names that are not UTF-8 go back to the bytes they are on disk, which make reads
-    data = os.fsencode(render_depfile(make_target, planned.inputs))
-    try:
-        return write_if_changed(output, data)
-    except OSError as exc:
-        raise VastbuildError(f"cannot write {output}: {exc.strerror or exc}",
-                             "choose another depfile path") from None
+    if count > 1 and not ("{name}" in output and "{name}" in make_target):
+        raise InvalidArgument(f"{count} targets would write one depfile {output}",
+                              "write one per target: put {name} in the depfile's path and "
+                              "in the make target (dist/{name}.d)", setting="depfile")
+
+
+def write_depfiles(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
+                   output: str, make_target: str) -> list[Path]:
+    """Write a make depfile per target at ``output``: ``make_target`` depends on every
+    input file and folder of the target. With several targets, both must hold
+    ``{name}`` (the deployment's name), which each target's name replaces. The
+    depfiles whose bytes changed (the others are left alone, mtime included)."""
+    from vastbuild.depfile import render as render_depfile
+    from vastbuild.files import write_if_changed
+
+    planned = plan_build(targets, cache_dir=cache_dir).targets
+    _check_depfile(len(planned), output, make_target)
+    written = []
+    for target in planned:
+        path = Path(output.replace("{name}", target.deployment.name))
+        rule = make_target.replace("{name}", target.deployment.name)
+        # file names that are not UTF-8 go back to the bytes they are on disk, which make reads
+        data = os.fsencode(render_depfile(rule, target.inputs))
+        try:
+            if path.parent != Path():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            if write_if_changed(path, data):
+                written.append(path)
+        except OSError as exc:
+            raise VastbuildError(f"cannot write {path}: {exc.strerror or exc}",
+                                 "choose another depfile path", setting="depfile") from None
+    return written
 
 
 def compressors(formats: Sequence[str]) -> dict[str, dict[str, JsonValue]]:

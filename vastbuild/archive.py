@@ -56,9 +56,6 @@ MAX_CHUNK_BYTES = 16 << 20
 #: files' sizes, so that its output depends on the bytes alone
 SLICE = 1 << 20
 
-Format = Literal["gz", "zst"]
-FORMATS: tuple[Format, ...] = ("gz", "zst")
-SUFFIXES: dict[str, str] = {"gz": ".tar.gz", "zst": ".tar.zst"}
 #: isal levels run 0..3; 2 is zlib -6's ratio at several times its speed
 GZIP_LEVEL = 2
 #: zstd level of vastbuild's own artifacts: close to -19's ratio on source trees at

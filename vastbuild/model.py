@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from vastbuild.diagnostics import Span
+from vastbuild.workspace import label_of
 
 #: the disk a worker gets when FROM gives no STORAGE, in GB (the SDK's default)
 DEFAULT_STORAGE_GB = 50
@@ -136,9 +137,5 @@ class Deployment:
 
     @property
     def label(self) -> str:
-        """How commands name this target: the Vastfile's path relative to the
-        workspace root (``examples/llm/Vastfile``)."""
-        try:
-            return self.vastfile.relative_to(self.root).as_posix()
-        except ValueError:
-            return self.vastfile.as_posix()
+        """How commands name this target: its label, ``//examples/llm``."""
+        return label_of(self.vastfile, self.root)

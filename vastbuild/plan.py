@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vastbuild import wire
-from vastbuild.archive import LEVELS, SUFFIXES, ArchivePaths, Origin, arcname_join
+from vastbuild.archive import LEVELS, ArchivePaths, Origin, arcname_join
 from vastbuild.canonical import JsonValue
 from vastbuild.errors import InvalidArgument, VastbuildError
+from vastbuild.formats import SUFFIXES
 from vastbuild.graph import BuildGraph
 from vastbuild.ignore import IgnoreRules, rules_for
 from vastbuild.model import Deployment

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vastbuild.errors import InvalidArgument
-from vastbuild.workspace import ROOT_MARKERS
+from vastbuild.workspace import label_of, root_from
 
 VASTFILE = "Vastfile"
 #: folders a pattern never enters, besides hidden ones and virtual environments
@@ -46,26 +46,6 @@ class TargetName:
 
     label: str
     vastfile: Path
-
-
-def root_from(folder: Path) -> Path:
-    """The workspace root seen from ``folder`` (absolute, links resolved)."""
-    start = folder.resolve()
-    for marker in ROOT_MARKERS:
-        for candidate in (start, *start.parents):
-            if (candidate / marker).exists():
-                return candidate
-    return start
-
-
-def label_of(vastfile: Path, root: Path) -> str:
-    """``//`` and the folder of ``vastfile`` relative to ``root``: ``//services/llm``."""
-    folder = vastfile.resolve().parent
-    try:
-        rel = folder.relative_to(root).as_posix()
-    except ValueError:
-        return folder.as_posix()
-    return "//" if rel == "." else f"//{rel}"
 
 
 def vastfiles_below(folder: Path) -> list[Path]:

@@ -26,14 +26,32 @@ class PathMissing(VastbuildError):
     """A path that does not exist."""
 
 
-def find_root(vastfile: Path) -> Path:
-    """The workspace root of ``vastfile`` (absolute, symbolic links resolved)."""
-    folder = vastfile.resolve().parent
+def root_from(folder: Path) -> Path:
+    """The workspace root seen from ``folder`` (absolute, links resolved): the nearest
+    folder upward holding a marker, else ``folder`` itself."""
+    start = folder.resolve()
     for marker in ROOT_MARKERS:
-        for candidate in (folder, *folder.parents):
+        for candidate in (start, *start.parents):
             if (candidate / marker).exists():
                 return candidate
-    return folder
+    return start
+
+
+def find_root(vastfile: Path) -> Path:
+    """The workspace root of ``vastfile`` (absolute, symbolic links resolved)."""
+    return root_from(vastfile.resolve().parent)
+
+
+def label_of(vastfile: Path, root: Path) -> str:
+    """How commands name a target: ``//`` and the folder of ``vastfile`` relative to
+    ``root`` (``//services/llm``; ``//`` for the root's own); outside the root, the
+    folder's absolute path."""
+    folder = vastfile.resolve().parent
+    try:
+        rel = folder.relative_to(root).as_posix()
+    except ValueError:
+        return folder.as_posix()
+    return "//" if rel == "." else f"//{rel}"
 
 
 def folders_between(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> list[str]:

@@ -30,6 +30,7 @@ COMMANDS = {
     "deploy": "vastbuild.cli.deploy:deploy",
     "dev-server": "vastbuild.cli.devserver:dev_server",
     "targets": "vastbuild.cli.workspace:targets",
+    "affected": "vastbuild.cli.workspace:affected",
 }
 
 

@@ -8,34 +8,29 @@ does not match), 2 usage (a PATH that is not there, a malformed hash).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
 from vastbuild.api import (
+    ARTIFACT_SUFFIXES,
     BuildResult,
     build_graph,
     cache_clear,
     cache_gc,
     cache_stats,
+    check_depfile,
     compressors,
     format_bytes,
     hash_targets,
     is_content_hash,
     parse_bytes,
-    write_depfile,
+    write_depfiles,
 )
 from vastbuild.api import build as build_targets
 from vastbuild.cli import options
 from vastbuild.cli.context import GlobalOptions
-from vastbuild.cli.report import load, print_warnings
-
-
-def _shown(path: Path) -> str:
-    """A path as the user would type it: relative to the working folder when below it."""
-    relative = os.path.relpath(path)
-    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+from vastbuild.cli.report import load, narrowed, print_warnings, shown
 
 
 @click.command()
@@ -55,13 +50,14 @@ def graph(settings: GlobalOptions, paths: tuple[str, ...], style: str) -> None:
 
 @click.command("hash")
 @options.paths
+@options.affected_since
 @options.as_json
 @click.option("--check", "expected", metavar="HASH",
               help="Exit 0 when the (single) target's hash is HASH, 1 when it is not.")
 @options.urls
 @click.pass_obj
-def hash_(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, expected: str | None,
-          api_url: str, autoscaler_url: str) -> None:
+def hash_(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str | None,
+          as_json: bool, expected: str | None, api_url: str, autoscaler_url: str) -> None:
     """Print each target's content hash, as `sha256sum` prints digests.
 
     The hash names the tarball's contents (not its compression): equal inputs give
@@ -71,7 +67,12 @@ def hash_(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, expect
     if expected is not None and not is_content_hash(expected):
         raise click.BadParameter(f"{expected!r} is not a content hash: 64 hexadecimal "
                                  "digits, as `vastbuild hash` prints", param_hint="--check")
-    results = hash_targets(paths or ("Vastfile",), cache_dir=settings.cache_dir,
+    targets = narrowed(paths, affected_since, settings)
+    if not targets:
+        if as_json:
+            click.echo(json.dumps({"targets": []}))
+        return
+    results = hash_targets(targets, cache_dir=settings.cache_dir,
                            api_url=api_url, autoscaler_url=autoscaler_url,
                            remote_cache=settings.remote_cache,
                            remote_cache_read_only=settings.remote_cache_read_only)
@@ -80,18 +81,18 @@ def hash_(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, expect
     print_warnings((w for r in results for w in r.warnings), settings)
     if as_json:
         click.echo(json.dumps({"targets": [
-            {"label": r.label, "path": _shown(r.vastfile), "name": r.name, "tag": r.tag,
+            {"label": r.label, "path": shown(r.vastfile), "name": r.name, "tag": r.tag,
              "hash": r.hash, "components": r.components}
             for r in results]}, indent=2))
     if expected is not None:
         (result,) = results
         matched = result.hash == expected.lower()
         if not as_json and not settings.quiet:
-            click.echo(f"{_shown(result.vastfile)}: {'OK' if matched else 'FAILED'}")
+            click.echo(f"{shown(result.vastfile)}: {'OK' if matched else 'FAILED'}")
         raise click.exceptions.Exit(0 if matched else 1)
     if not as_json:
         for result in results:
-            click.echo(f"{result.hash}  {_shown(result.vastfile)}")
+            click.echo(f"{result.hash}  {shown(result.vastfile)}")
 
 
 def _steps(results: list[BuildResult]) -> list[dict[str, object]]:
@@ -111,12 +112,20 @@ def _steps(results: list[BuildResult]) -> list[dict[str, object]]:
 
 @click.command()
 @options.paths
+@options.affected_since
 @options.outdir
 @options.artifact_format
+@click.option("--depfile", metavar="FILE",
+              help="Also write a make depfile: every input of the target. With several "
+                   "targets, put {name} in FILE (dist/{name}.d): one per deployment.")
+@click.option("--depfile-target", metavar="OUT",
+              help="The make target the depfile's inputs belong to, {name} replaced "
+                   "(default: the first artifact, OUTDIR/{name}.tar.gz).")
 @options.as_json
 @options.urls
 @click.pass_obj
-def build(settings: GlobalOptions, paths: tuple[str, ...], outdir: Path, artifact_format: str,
+def build(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str | None,
+          outdir: Path, artifact_format: str, depfile: str | None, depfile_target: str | None,
           as_json: bool, api_url: str, autoscaler_url: str) -> None:
     """Build each target's tarball into OUTDIR, with its registration request.
 
@@ -125,13 +134,25 @@ def build(settings: GlobalOptions, paths: tuple[str, ...], outdir: Path, artifac
     left alone, mtime included.
     """
     formats = options.FORMAT_CHOICES[artifact_format]
-    results = build_targets(paths or ("Vastfile",), cache_dir=settings.cache_dir,
+    targets = narrowed(paths, affected_since, settings)
+    default_rule = (outdir / ("{name}" + ARTIFACT_SUFFIXES[formats[0]])).as_posix()
+    if depfile is not None and targets:
+        check_depfile(targets, depfile, depfile_target or default_rule)
+    if not targets:
+        if as_json:
+            click.echo(json.dumps({"targets": [], "steps": [],
+                                   "compression": compressors(formats)}))
+        return
+    results = build_targets(targets, cache_dir=settings.cache_dir,
                             outdir=outdir, formats=formats, api_url=api_url,
                             autoscaler_url=autoscaler_url,
                             progress=not settings.quiet and not as_json,
                             remote_cache=settings.remote_cache,
                             remote_cache_read_only=settings.remote_cache_read_only)
     print_warnings((w for r in results for w in r.warnings), settings)
+    if depfile is not None:
+        write_depfiles(targets, cache_dir=settings.cache_dir, output=depfile,
+                       make_target=depfile_target or default_rule)
     if as_json:
         click.echo(json.dumps({
             "targets": [{
@@ -151,9 +172,9 @@ def build(settings: GlobalOptions, paths: tuple[str, ...], outdir: Path, artifac
         click.echo(f"{r.hash}  {r.label} ({r.name}): {r.built_steps} {steps} run, "
                    f"{r.cached_steps} cached")
         for fmt, path in r.artifacts.items():
-            click.echo(f"  {_shown(path)}  {r.sizes[fmt]:,} bytes")
+            click.echo(f"  {shown(path)}  {r.sizes[fmt]:,} bytes")
         if r.deployment_json is not None:
-            click.echo(f"  {_shown(r.deployment_json)}")
+            click.echo(f"  {shown(r.deployment_json)}")
 
 
 @click.command()
@@ -168,8 +189,8 @@ def deps(settings: GlobalOptions, path: str, output: Path, make_target: str) -> 
     models = load((path,), settings)
     if len(models) != 1:
         raise click.UsageError(f"{path} names {len(models)} targets; a depfile belongs to one")
-    write_depfile(models[0], cache_dir=settings.cache_dir, output=output,
-                  make_target=make_target)
+    write_depfiles(models, cache_dir=settings.cache_dir, output=str(output),
+                   make_target=make_target)
 
 
 @click.group()

@@ -24,7 +24,7 @@ from vastbuild.api import deploy as deploy_targets
 from vastbuild.api import keep_alive as send_heartbeats
 from vastbuild.cli import options
 from vastbuild.cli.context import GlobalOptions
-from vastbuild.cli.report import load
+from vastbuild.cli.report import load, narrowed
 
 if TYPE_CHECKING:
     from vastbuild.api import DeployOutcome, VastClient
@@ -67,21 +67,28 @@ def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url
 
 @click.command()
 @options.paths
+@options.affected_since
 @click.option("--dry-run", is_flag=True,
               help="Build and plan, read the server, change nothing.")
 @click.option("--keep-alive", is_flag=True,
               help="After deploying, send heartbeats for targets with a TTL until interrupted.")
 @options.server
 @click.pass_obj
-def deploy(settings: GlobalOptions, paths: tuple[str, ...], dry_run: bool, keep_alive: bool,
-           as_json: bool, api_url: str, autoscaler_url: str, api_key_file: Path | None) -> None:
+def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str | None,
+           dry_run: bool, keep_alive: bool, as_json: bool, api_url: str, autoscaler_url: str,
+           api_key_file: Path | None) -> None:
     """Build, plan, register, upload what the server lacks, and roll the workers.
 
     Prints a summary per target: tier, server action, endpoint, what was
     uploaded and how long it took. With --dry-run nothing is registered,
     uploaded or recorded.
     """
-    models = load(paths, settings)
+    targets = narrowed(paths, affected_since, settings)
+    if not targets:
+        if as_json:
+            click.echo(json.dumps({"targets": []}))
+        return
+    models = load(targets, settings)
     started = time.monotonic()
     say = _progress(settings)
     with _client(settings, api_url, autoscaler_url, api_key_file) as client:

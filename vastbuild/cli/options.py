@@ -36,6 +36,10 @@ def _url(setting: str) -> Callable[[click.Context, click.Parameter, str], str]:
 #: targets: Vastfiles or folders holding one, labels (//services/llm), patterns
 #: (//services/..., ./...), deployment names (default ./Vastfile)
 paths = click.argument("paths", nargs=-1, metavar="[TARGET]...")
+affected_since = click.option(
+    "--affected-since", metavar="REF",
+    help="Only the targets whose inputs changed since the git commit REF "
+         "(see `vastbuild affected`).")
 as_json = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 api_url = click.option(
     "--api-url", envvar="VAST_API_URL", default=DEFAULT_API_URL, show_default=True,

@@ -8,6 +8,7 @@ error is about; this is where a setting becomes the flag that changes it.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,7 @@ from vastbuild.api import (
     InvalidArgument,
     Target,
     VastbuildError,
+    affected_targets,
     load_all,
     printable,
     render,
@@ -39,7 +41,8 @@ SETTING_FLAGS = {
     "outdir": "-o/--outdir",
     "formats": "--format",
     "max_size": "--max-size",
-    "make_target": "--target",
+    "make_target": "--depfile-target, or --target of deps",
+    "depfile": "--depfile, or -o of deps",
     "source_date_epoch": "$SOURCE_DATE_EPOCH",
     "data_dir": "--data",
     "dev_server_keys": "--api-key or $VASTBUILD_DEV_SERVER_API_KEYS",
@@ -47,6 +50,26 @@ SETTING_FLAGS = {
     "port": "--port",
     "remote_cache": "--remote-cache or $VASTBUILD_REMOTE_CACHE",
 }
+
+
+def shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working folder when below it."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
+def narrowed(paths: Sequence[str], since: str | None,
+             settings: GlobalOptions) -> tuple[str, ...]:
+    """``paths`` (default ./Vastfile), or with ``--affected-since REF`` those of them
+    whose inputs changed since REF (possibly none, which is said on stderr)."""
+    if since is None:
+        return tuple(paths) or ("Vastfile",)
+    found = tuple(t.vastfile.as_posix()
+                  for t in affected_targets(paths or ("//...",), since,
+                                            cache_dir=settings.cache_dir))
+    if not found and not settings.quiet:
+        click.echo(f"no target is affected since {since}: nothing to do", err=True)
+    return found
 
 
 def error_text(exc: VastbuildError) -> str:

@@ -1,4 +1,4 @@
-"""``vastbuild targets``: the workspace's targets, by label."""
+"""``vastbuild targets`` and ``affected``: the workspace's targets, by label."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import json
 
 import click
 
-from vastbuild.api import list_targets
+from vastbuild.api import affected_targets, list_targets
 from vastbuild.cli import options
 from vastbuild.cli.context import GlobalOptions
+from vastbuild.cli.report import shown
 
 
 @click.command()
@@ -31,3 +32,34 @@ def targets(settings: GlobalOptions, patterns: tuple[str, ...], as_json: bool) -
     for t in found:
         named = f"{t.name}:{t.tag}" if t.name is not None else "(has errors: vastbuild check)"
         click.echo(f"{t.label:<{width}}  {named}")
+
+
+@click.command()
+@click.argument("patterns", nargs=-1, metavar="[PATTERN]...")
+@click.option("--since", required=True, metavar="REF",
+              help="The git commit to compare with: a branch, tag or commit (HEAD, main).")
+@options.as_json
+@click.pass_obj
+def affected(settings: GlobalOptions, patterns: tuple[str, ...], since: str,
+             as_json: bool) -> None:
+    """List the targets whose inputs changed since the git commit REF.
+
+    Among PATTERNs (default //..., the workspace), a target is affected when a file
+    it reads (its Vastfile, requirements files, CODE and COPY trees after
+    .vastignore) differs between REF and the work tree, staged or not, or is new and
+    not ignored by git. Prints one label per line, for `xargs vastbuild build`.
+    """
+    found = affected_targets(patterns or ("//...",), since, cache_dir=settings.cache_dir)
+    if as_json:
+        click.echo(json.dumps({"since": since, "targets": [
+            {"label": t.label, "vastfile": t.vastfile.as_posix(), "name": t.name, "tag": t.tag,
+             "changed": [shown(p) for p in t.changed]}
+            for t in found]}, indent=2))
+        return
+    for t in found:
+        click.echo(t.label)
+        if settings.verbosity > 0:
+            for path in t.changed:
+                click.echo(f"  {shown(path)}", err=True)
+    if not found and not settings.quiet:
+        click.echo(f"no target is affected since {since}", err=True)

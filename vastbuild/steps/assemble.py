@@ -18,12 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
-from vastbuild.archive import SUFFIXES, compress_bytes, end_of_archive
+from vastbuild.archive import compress_bytes, end_of_archive
 from vastbuild.cache import BlobStore, copy_range
 from vastbuild.canonical import JsonValue, canonical_json
 from vastbuild.errors import VastbuildError
 from vastbuild.files import PendingFile
 from vastbuild.filestate import FileDigest, FileIndex
+from vastbuild.formats import SUFFIXES
 from vastbuild.graph import Step
 from vastbuild.stats import stat_key
 from vastbuild.steps.base import (

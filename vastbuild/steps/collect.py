@@ -170,6 +170,29 @@ def _walk(root: str, folder: str, prefix: str, key: StatKey, rules: IgnoreRules,
             raise _not_a_file(child.path, mode)
 
 
+def would_collect(root: str, path: str, rules: IgnoreRules | None) -> bool:
+    """Whether the walk of the tree at ``root`` would have listed ``path`` (absolute), which
+    is no longer there: it lies below the root, no folder on the way is excluded, and
+    no ``.vastignore`` (``rules``, those above the tree) leaves it out. A deleted
+    ``.vastignore`` counts: it shaped the listing. For telling which targets a
+    deletion affects, as :func:`_walk` would have decided."""
+    if not path.startswith(root.rstrip("/") + "/"):
+        return False
+    rules = rules or IgnoreRules()
+    folder = root
+    parts = path[len(root.rstrip("/")) + 1:].split("/")
+    for depth, name in enumerate(parts):
+        rules = rules.with_folder(folder)
+        child = os.path.join(folder, name)
+        last = depth == len(parts) - 1
+        if last and name == IGNORE_FILE:
+            return True
+        if (not last and name in ALWAYS_EXCLUDED_NAMES) or rules.excludes(child, not last):
+            return False
+        folder = child
+    return True
+
+
 def _link_inside(root: str, link: str) -> str:
     """The link's target, relative to its folder, when it stays inside ``root``."""
     target = os.readlink(link)

@@ -172,7 +172,7 @@ def test_output_into_the_very_folder_a_copy_reads_is_refused(project: Path) -> N
     assert not (project / "data" / "demo.tar.gz").exists()
     cache = vastbuild("--cache-dir", "data", "hash", cwd=project)
     assert cache.returncode == 2 and "the cache folder data is the folder" in cache.stderr
-    assert "(--cache-dir or $VASTBUILD_CACHE_DIR)" in cache.stderr
+    assert "(--cache-dir, $VASTBUILD_CACHE_DIR or cache_dir in vastbuild.toml)" in cache.stderr
 
 
 def test_a_missing_path_is_a_usage_error(project: Path) -> None:

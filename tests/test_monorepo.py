@@ -149,3 +149,35 @@ def test_build_writes_a_depfile_per_target_in_the_same_call(tmp_path: Path) -> N
         assert text.startswith(f"out/svc-{t:02d}.tar.gz: \\\n")
         assert f"{root}/services/svc-{t:02d}/app.py \\\n" in text
         assert f"{root}/lib/common/f00.py" in text
+
+
+def test_graph_draws_the_merged_graph_with_shared_and_cached_steps(tmp_path: Path) -> None:
+    root = monorepo(tmp_path / "ws", targets=6)
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+
+    def nodes() -> list[dict[str, object]]:
+        done = vastbuild(*cache, "graph", "//...", "--format", "json", cwd=root)
+        assert done.returncode == 0, done.stderr
+        found: list[dict[str, object]] = json.loads(done.stdout)["nodes"]
+        return found
+
+    before = nodes()
+    assert not any(n["cached"] for n in before if n["kind"] != "config")
+    shared = {n["label"] for n in before if n["shared"] and n["kind"] == "collect"}
+    assert shared == {f"copy /app/{folder}" for folder in SHARED}
+    assert vastbuild(*cache, "build", "//...", cwd=root).returncode == 0  # into dist, as graph
+    assert all(n["cached"] for n in nodes())
+    (root / "lib/models/f03.py").write_text("x = 2\n")
+    stale = {n["label"] for n in nodes() if not n["cached"] and n["kind"] == "collect"}
+    assert stale == {"copy /app/lib/models"}
+    text = vastbuild(*cache, "graph", "//...", cwd=root).stdout
+    assert "copy /app/lib/common  [shared by 6 targets, cached]" in text
+    dot = vastbuild(*cache, "graph", "//...", "--format", "dot", cwd=root).stdout
+    assert dot.startswith("digraph vastbuild {") and "penwidth=2" in dot
+    svg = vastbuild(*cache, "graph", "//...", "--format", "svg", "-o", "g.svg", cwd=root)
+    assert svg.returncode == 0, svg.stderr
+    assert b"<svg" in (root / "g.svg").read_bytes()
+    png = vastbuild(*cache, "graph", "//...", "--format", "png", cwd=root)
+    assert png.returncode == 2 and "-o FILE.png" in png.stderr
+    png = vastbuild(*cache, "graph", "//...", "--format", "png", "-o", "g.png", cwd=root)
+    assert png.returncode == 0 and (root / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

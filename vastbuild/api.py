@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,6 +47,13 @@ from vastbuild.diagnostics import (
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.formats import FORMATS, SUFFIXES
 from vastbuild.results import BuildResult, HashResult
+from vastbuild.settings import (
+    Setting,
+    Settings,
+    check_setting,
+    default_cache_dir,
+    load_settings,
+)
 from vastbuild.targets import NoVastfile, find_vastfile
 from vastbuild.units import format_bytes, parse_bytes
 from vastbuild.urls import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL, check_url
@@ -62,10 +69,12 @@ if TYPE_CHECKING:  # types of results, re-exported for annotations
     from vastbuild.vast.client import VastClient as VastClient
 
 __all__ = [
-    "ARTIFACT_FORMATS", "ARTIFACT_SUFFIXES", "DEFAULT_API_URL", "DEFAULT_AUTOSCALER_URL",
+    "ARTIFACT_FORMATS", "ARTIFACT_SUFFIXES", "GRAPH_STYLES", "parse_arg", "DEFAULT_API_URL",
+    "DEFAULT_AUTOSCALER_URL",
     "DEFAULT_DEV_SERVER_PORT", "VERSION", "BuildResult", "CheckReport", "Diagnostic",
     "DiagnosticError", "HashResult", "InvalidArgument", "LoadedTargets", "NoVastfile",
-    "AffectedInfo", "TargetInfo", "affected_targets", "list_targets", "resolve_targets",
+    "AffectedInfo", "Setting", "Settings", "check_setting", "load_settings", "TargetInfo",
+    "affected_targets", "list_targets", "resolve_targets",
     "Severity", "Span", "Target", "VastbuildError", "build", "build_graph", "cache_clear",
     "cache_gc", "cache_stats", "check", "check_url", "compressors", "connect",
     "default_cache_dir", "default_dev_server_data_dir", "deploy", "dev_server",
@@ -140,6 +149,18 @@ def list_targets(patterns: Sequence[str] = ("//...",), *,
     return infos
 
 
+def parse_arg(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` (as ``--arg`` takes it) as (name, value); :class:`InvalidArgument`
+    when NAME is not what an ARG may be called."""
+    from vastbuild.expand import ARG_NAME
+
+    name, equals, value = text.partition("=")
+    if not equals or not ARG_NAME.fullmatch(name):
+        raise InvalidArgument(f"{text!r} is not NAME=VALUE", "NAME is letters, digits and "
+                              "`_`, not starting with a digit, as in ARG NAME", setting="args")
+    return name, value
+
+
 @dataclass(frozen=True)
 class AffectedInfo:
     """A target that a change since a git commit touches, with the changed inputs."""
@@ -185,9 +206,12 @@ class CheckReport:
         return self.model is not None and not has_errors(self.diagnostics)
 
 
-def check(path: str | os.PathLike[str]) -> CheckReport:
+def check(path: str | os.PathLike[str], *, tag: str | None = None,
+          args: Mapping[str, str] | None = None) -> CheckReport:
     """Find, read, parse and check a Vastfile (or the folder holding one). Problems in
-    the file come back as diagnostics; a path naming no Vastfile is :class:`NoVastfile`."""
+    the file come back as diagnostics; a path naming no Vastfile is :class:`NoVastfile`.
+    ``tag``: the tag of a Vastfile without TAG (default: ``default``); ``args``: values
+    of its ARGs, over their defaults."""
     from vastbuild.check import check as check_tree
     from vastbuild.syntax import parse
 
@@ -202,7 +226,8 @@ def check(path: str | os.PathLike[str]) -> CheckReport:
     tree, diagnostics = parse(source, shown)
     if tree is None:
         return CheckReport(vastfile, None, tuple(diagnostics))
-    model, problems = check_tree(tree, vastfile)
+    model, problems = (check_tree(tree, vastfile, args=args) if tag is None else
+                       check_tree(tree, vastfile, default_tag=tag, args=args))
     if has_errors(diagnostics):
         # The lines that parsed are still checked, so one run shows every mistake;
         # but a line with a syntax error is missing from the tree, so what depends
@@ -233,9 +258,12 @@ class LoadedTargets:
         return tuple(d for found in self.diagnostics for d in found)
 
 
-def load_all(targets: Sequence[Target]) -> LoadedTargets:
-    """Every target's checked model (default ``./Vastfile``). Every file is checked
-    before failing: :class:`DiagnosticError` carries the diagnostics of all of them."""
+def load_all(targets: Sequence[Target], *, tag: str | None = None,
+             args: Mapping[str, str] | None = None) -> LoadedTargets:
+    """Every target's checked model (default ``./Vastfile``; ``tag``: the tag of a
+    Vastfile without TAG; ``args``: ARG values, each of which some target must
+    declare). Every file is checked before failing: :class:`DiagnosticError` carries
+    the diagnostics of all of them."""
     from vastbuild.model import Deployment
 
     resolved = resolve_targets(targets)  # a name that names nothing stops the run first
@@ -246,13 +274,19 @@ def load_all(targets: Sequence[Target]) -> LoadedTargets:
             models.append(target)
             found.append(())
             continue
-        report = check(target)
+        report = check(target, tag=tag, args=args)
         found.append(report.diagnostics)
         if report.model is not None and report.ok:
             models.append(report.model)
     problems = [d for diagnostics in found for d in diagnostics]
     if has_errors(problems):
         raise DiagnosticError(problems)
+    declared = {name for model in models for name, _ in model.args}
+    unused = sorted(set(args or {}) - declared)
+    if unused and len(models) == len(resolved):
+        raise InvalidArgument(f"no target declares ARG {', '.join(unused)}",
+                              "declare it with ARG NAME=default in the Vastfile, or drop it",
+                              setting="args")
     return LoadedTargets(tuple(models), tuple(found))
 
 
@@ -300,15 +334,6 @@ def format_file(path: str | os.PathLike[str], *, write: bool = True) -> bool:
 
 # -- building and hashing ----------------------------------------------------------------
 
-def default_cache_dir() -> Path:
-    """$VASTBUILD_CACHE_DIR, else $XDG_CACHE_HOME/vastbuild, else ~/.cache/vastbuild."""
-    env = os.environ.get("VASTBUILD_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "vastbuild"
-
-
 def is_content_hash(text: str) -> bool:
     """Whether ``text`` is spelled as a content hash: 64 hexadecimal digits."""
     return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
@@ -332,7 +357,8 @@ def _paths_only(targets: Sequence[Target]) -> list[Path] | None:
 
 def hash_targets(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
                  api_url: str = DEFAULT_API_URL, autoscaler_url: str = DEFAULT_AUTOSCALER_URL,
-                 jobs: int | None = None, remote_cache: str | None = None,
+                 jobs: int | None = None, remote_cache: str | None = None, tag: str | None = None,
+                 args: Mapping[str, str] | None = None,
                  remote_cache_read_only: bool = False) -> list[HashResult]:
     """The content hash, component hashes and manifest of each target, without
     compressing or writing anything but the cache. When nothing changed since the
@@ -341,14 +367,14 @@ def hash_targets(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str]
     from vastbuild import fastpath
 
     api_url, autoscaler_url = _urls(api_url, autoscaler_url)
-    settings = fastpath.hash_settings(cache_dir, api_url, autoscaler_url)
+    settings = fastpath.hash_settings(cache_dir, api_url, autoscaler_url, tag, args)
     vastfiles = _paths_only(targets)
     if vastfiles is not None:
         recorded = fastpath.recorded_hashes(cache_dir, vastfiles, settings)
         if recorded is not None:
             return recorded
     started = time.time_ns()
-    loaded = load_all(targets)
+    loaded = load_all(targets, tag=tag, args=args)
     from vastbuild.archive import source_date_epoch
     from vastbuild.builder import hash_targets as run
 
@@ -365,7 +391,8 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
           outdir: str | os.PathLike[str] | None,
           formats: Sequence[str] = ARTIFACT_FORMATS, api_url: str = DEFAULT_API_URL,
           autoscaler_url: str = DEFAULT_AUTOSCALER_URL, progress: bool = False,
-          jobs: int | None = None, remote_cache: str | None = None,
+          jobs: int | None = None, remote_cache: str | None = None, tag: str | None = None,
+          args: Mapping[str, str] | None = None,
           remote_cache_read_only: bool = False) -> list[BuildResult]:
     """Build each target's artifacts in ``formats`` into ``outdir`` (or, when None, a
     folder of the cache), with ``<name>.deployment.json`` (the registration body)
@@ -378,7 +405,7 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
     api_url, autoscaler_url = _urls(api_url, autoscaler_url)
     out = None if outdir is None else Path(outdir)
     formats = tuple(dict.fromkeys(formats))
-    hash_settings = fastpath.hash_settings(cache_dir, api_url, autoscaler_url)
+    hash_settings = fastpath.hash_settings(cache_dir, api_url, autoscaler_url, tag, args)
     vastfiles = _paths_only(targets) if out is not None else None
     if out is not None and vastfiles is not None:
         purpose = fastpath.build_purpose(out, formats)
@@ -388,7 +415,7 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
         if recorded is not None:
             return recorded
     started = time.time_ns()
-    loaded = load_all(targets)
+    loaded = load_all(targets, tag=tag, args=args)
     from vastbuild.archive import source_date_epoch
     from vastbuild.builder import build_targets
     from vastbuild.progress import reporter
@@ -455,16 +482,49 @@ def plan_build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
                 compress=("gz",) if formats else (), mtime=source_date_epoch())
 
 
-def build_graph(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
-                style: str = "text") -> str:
-    """The build graph drawn as ``text``, ``dot`` (Graphviz) or ``json``."""
-    from vastbuild import drawing
+#: what :func:`build_graph` draws: text, DOT and JSON as text, SVG and PNG as bytes
+GRAPH_STYLES = ("text", "dot", "json", "svg", "png")
 
-    the_plan = plan_build(targets, cache_dir=cache_dir, formats=FORMATS)
-    draw = {"text": drawing.as_text, "dot": drawing.as_dot, "json": drawing.as_json}.get(style)
-    if draw is None:
-        raise InvalidArgument(f"{style!r} is not a graph style", "use text, dot or json")
-    return draw(the_plan)
+
+def build_graph(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
+                style: str = "text", marks: bool = True, tag: str | None = None,
+                args: Mapping[str, str] | None = None,
+                output: str | os.PathLike[str] | None = None,
+                outdir: str | os.PathLike[str] | None = None) -> str | bytes:
+    """The merged build graph of ``targets`` drawn as ``text``, ``dot`` (Graphviz),
+    ``json``, or (with Graphviz installed) ``svg`` or ``png`` bytes; also written to
+    ``output`` when given; ``outdir``: the folder the artifacts would be built into
+    (None: the cache's). With ``marks``, each step says how many targets share it
+    and whether the step cache holds its result (the cache is read, nothing runs)."""
+    from vastbuild import drawing
+    from vastbuild.archive import source_date_epoch
+    from vastbuild.builder import graph_marks
+
+    if style not in GRAPH_STYLES:
+        raise InvalidArgument(f"{style!r} is not a graph style",
+                              "use " + ", ".join(GRAPH_STYLES))
+    the_plan = plan_build(load_all(targets, tag=tag, args=args).models, cache_dir=cache_dir,
+                          outdir=outdir, formats=FORMATS)
+    found = None
+    if marks:
+        with _open_cache(cache_dir) as cache:
+            found = graph_marks(the_plan, cache, source_date_epoch(), FORMATS)
+    drawn: str | bytes
+    if style in drawing.IMAGE_FORMATS:
+        drawn = drawing.render_image(drawing.as_dot(the_plan, found), style)
+    else:
+        draw = {"text": drawing.as_text, "dot": drawing.as_dot, "json": drawing.as_json}[style]
+        drawn = draw(the_plan, found)
+    if output is not None:
+        from vastbuild.files import write_if_changed
+
+        data = drawn.encode("utf-8") + b"\n" if isinstance(drawn, str) else drawn
+        try:
+            write_if_changed(output, data)
+        except OSError as exc:
+            raise VastbuildError(f"cannot write {output}: {exc.strerror or exc}",
+                                 "choose another output file") from None
+    return drawn
 
 
 def check_depfile(targets: Sequence[Target], output: str, make_target: str) -> None:

@@ -22,7 +22,7 @@ from vastbuild.archive import LEVELS, ChunkInfo, end_of_archive, tree_chunks
 from vastbuild.cache import BuildCache
 from vastbuild.canonical import JsonValue
 from vastbuild.errors import InvalidArgument, VastbuildError
-from vastbuild.execute import Executor, StepOutcome
+from vastbuild.execute import Executor, StepOutcome, cache_status
 from vastbuild.files import write_if_changed
 from vastbuild.graph import BuildGraph
 from vastbuild.hashing import code_and_copies, component_hashes, content_hash, manifest
@@ -30,7 +30,7 @@ from vastbuild.model import Deployment
 from vastbuild.patch import TargetState, TreeState
 from vastbuild.plan import BuildPlan, PlannedTarget, check_plugin_trees, plan
 from vastbuild.progress import Reporter
-from vastbuild.results import BuildResult, HashResult, StepReport, registration_file
+from vastbuild.results import BuildResult, HashResult, StepMark, StepReport, registration_file
 from vastbuild.stats import CONTENT, Input
 from vastbuild.steps.base import (
     ArtifactResult,
@@ -187,6 +187,21 @@ def _context(cache: BuildCache, reporter: Reporter, mtime: int,
 
 def _wanted_for_build(target: PlannedTarget) -> list[str]:
     return [*target.assemble.values(), *(step for _, step in target.requirements)]
+
+
+def graph_marks(the_plan: BuildPlan, cache: BuildCache, mtime: int,
+                formats: Sequence[str]) -> dict[str, StepMark]:
+    """How many targets need each step of a build of ``the_plan``, and whether the
+    cache holds its result (nothing runs)."""
+    wanted = [_wanted_for_build(t) for t in the_plan.targets]
+    users: dict[str, int] = {}
+    for steps in wanted:
+        for ident in the_plan.graph.needed(steps):
+            users[ident] = users.get(ident, 0) + 1
+    with _context(cache, Reporter(), mtime, formats) as ctx:
+        status = cache_status(the_plan.graph, ctx, (i for steps in wanted for i in steps))
+    return {ident: StepMark(users.get(ident, 0), status.get(ident, False))
+            for ident in users}
 
 
 def hash_targets(models: Sequence[Deployment], *, cache: BuildCache, mtime: int,

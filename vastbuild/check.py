@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from vastbuild import nodes
 from vastbuild.codescan import scan_code
 from vastbuild.diagnostics import Diagnostic, Note, Span, error, has_errors, warning
 from vastbuild.directives import DIRECTIVES, CheckContext, spec_of
+from vastbuild.expand import Expanded, expand, with_include_notes
 from vastbuild.model import (
     AUTOSCALE_BY_NAME,
     AUTOSCALE_SETTINGS,
@@ -38,6 +39,7 @@ from vastbuild.model import (
 )
 from vastbuild.plugins import LOAD_FAILED, PluginError, registry
 from vastbuild.require import check_require
+from vastbuild.syntax import parse
 from vastbuild.units import Number, UnitError, duration_seconds, exact, parse_number, size_gb
 from vastbuild.workspace import find_root
 
@@ -77,6 +79,10 @@ CHECK_CODES: dict[str, str] = {
     "E050": "a directive's value is empty",
     "E051": "VENV path holds white space",
     "E052": "a plugin takes a name that vastbuild or another plugin holds",
+    "E053": "INCLUDE makes a cycle, or nests too deep",
+    "E054": "an included fragment holds a directive only a Vastfile may hold",
+    "E055": "${NAME} names no ARG, or an ARG without a value",
+    "E056": "a `${` that starts no ${NAME} reference",
     "W001": "REQUIRE names a GPU the catalog does not know",
     "W002": "CODE creates no Deployment the checker can find",
     "W003": "CODE names its Deployment with an expression the checker cannot read",
@@ -91,15 +97,37 @@ RESERVED_DESTINATIONS = ("config.json", "deployment.py", "deployment")
 D = TypeVar("D", bound=nodes.Directive)
 
 
-def check(tree: nodes.Vastfile, vastfile: Path
+def check(tree: nodes.Vastfile, vastfile: Path, *, default_tag: str = DEFAULT_TAG,
+          args: Mapping[str, str] | None = None
           ) -> tuple[Deployment | None, list[Diagnostic]]:
     """Check a parsed Vastfile read from ``vastfile``: the model (only when there is
-    no error) and every diagnostic, errors and warnings, in no particular order."""
+    no error) and every diagnostic, errors and warnings, in no particular order.
+    INCLUDE and ARG are expanded first (:mod:`vastbuild.expand`; ``args``: the
+    ``--arg`` values). ``default_tag`` is the tag of a file without TAG (the ``tag``
+    setting)."""
     vastfile = vastfile.resolve()
     registry()  # a plugin that takes a built-in's name stops every check, not only some
     context = CheckContext(vastfile=vastfile, root=find_root(vastfile), display=tree.path)
+    expanded = expand(tree, context, _read_fragment, overrides=args)
+    model, diagnostics = _check(expanded, context, default_tag)
+    return model, with_include_notes(diagnostics, expanded.included_from)
+
+
+def _read_fragment(path: Path, display: str) -> tuple[nodes.Vastfile | None, list[Diagnostic]]:
+    """An included fragment, parsed; diagnostics name it by ``display``."""
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        return None, [error("E033", f"cannot read {display}: {exc.strerror or exc}",
+                            Span.point(display, 1, 1), "check the file's permissions")]
+    return parse(source, display)
+
+
+def _check(expanded: Expanded, context: CheckContext, default_tag: str
+           ) -> tuple[Deployment | None, list[Diagnostic]]:
+    tree = expanded.tree
     directives = tree.directives
-    diagnostics: list[Diagnostic] = []
+    diagnostics: list[Diagnostic] = list(expanded.diagnostics)
     diagnostics.extend(_cardinality(tree))
 
     def first(kind: type[D]) -> D | None:
@@ -113,7 +141,7 @@ def check(tree: nodes.Vastfile, vastfile: Path
     if deployment is not None and _nonempty(deployment.name, "DEPLOYMENT", diagnostics):
         name = deployment.name.text
     tag = first(nodes.Tag)
-    tag_text = DEFAULT_TAG
+    tag_text = default_tag
     if tag is not None and _nonempty(tag.tag, "TAG", diagnostics):
         tag_text = tag.tag.text
     version = first(nodes.Version)
@@ -148,14 +176,15 @@ def check(tree: nodes.Vastfile, vastfile: Path
     if has_errors(diagnostics) or code is None or image is None:
         return None, diagnostics
     model = Deployment(
-        vastfile=vastfile, root=context.root,
+        vastfile=context.vastfile, root=context.root,
         name=name if name is not None else _stem(code.path),
         config_name=name if name is not None else "",
         image=image.image.text, code=code, tag=tag_text, version_label=version_label,
         ttl=ttl_seconds, storage=storage, pip_installs=installs,
         requirements_files=requirements, apt_gets=_apt(every(nodes.Apt)), envs=envs,
         runs=runs, copies=copies, venv=venv, ports=ports, search=search,
-        autoscale=autoscale, plugins=plugins)
+        autoscale=autoscale, plugins=plugins, fragments=expanded.fragments,
+        args=expanded.args)
     return model, diagnostics
 
 

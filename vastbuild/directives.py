@@ -89,6 +89,12 @@ DIRECTIVES: tuple[DirectiveSpec, ...] = (
                   (nodes.Require,)),
     DirectiveSpec("AUTOSCALE", "AUTOSCALE key=value...", "how the endpoint scales", "any",
                   "a key=value setting", None, (nodes.Autoscale,)),
+    DirectiveSpec("INCLUDE", "INCLUDE path",
+                  "the REQUIRE, AUTOSCALE, ENV, PIP, APT and ARG lines of a shared fragment",
+                  "any", "a path", "one path", (nodes.Include,)),
+    DirectiveSpec("ARG", "ARG NAME | ARG NAME=default",
+                  "a value that `${NAME}` stands for in later lines (`--arg NAME=VALUE`)",
+                  "any", "a NAME or NAME=default", "one NAME or NAME=default", (nodes.Arg,)),
 )
 
 #: the keywords of the built-in directives, in the language reference's order

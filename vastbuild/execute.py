@@ -48,6 +48,32 @@ def step_key(step: Step, inputs: Iterable[StepResult]) -> str:
                           ).hexdigest()
 
 
+def cache_status(graph: BuildGraph, ctx: StepContext, wanted: Iterable[str]) -> dict[str, bool]:
+    """For each step ``wanted`` needs, whether the cache holds a result that still
+    holds (True) or the step would run (False), without running or restoring
+    anything. A step below one that would run would run too: its key is not known."""
+    cached: dict[str, StepResult] = {}
+    status: dict[str, bool] = {}
+    for ident in graph.needed(wanted):
+        step = graph.step(ident)
+        status[ident] = False
+        if not all(dep in cached for dep in step.deps):
+            continue
+        kind = registry().step_kind(step.kind)
+        inputs = [cached[dep] for dep in step.deps]
+        raw = ctx.cache.get_result(step.kind, step_key(step, inputs))
+        if raw is None:
+            continue
+        try:
+            result = kind.result_from_json(json.loads(raw))
+        except (ValueError, MalformedResult):
+            continue
+        if kind.is_fresh(step, result, ctx):
+            cached[ident] = result
+            status[ident] = True
+    return status
+
+
 class Executor:
     """Runs the steps a set of wanted steps needs, each at most once.
 

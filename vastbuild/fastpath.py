@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -44,10 +44,13 @@ R = TypeVar("R", bound=HashResult)
 HASH = "hash"
 
 
-def hash_settings(cache_dir: str | os.PathLike[str], api_url: str,
-                  autoscaler_url: str) -> tuple[str, ...]:
-    """What a hash result depends on besides its inputs."""
-    return (HASH, os.path.realpath(cache_dir), api_url, autoscaler_url)
+def hash_settings(cache_dir: str | os.PathLike[str], api_url: str, autoscaler_url: str,
+                  tag: str | None = None,
+                  args: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """What a hash result depends on besides its inputs (``tag``: the tag of a
+    Vastfile without TAG, None for the default; ``args``: the ``--arg`` values)."""
+    given = "\0".join(f"{name}={value}" for name, value in sorted((args or {}).items()))
+    return (HASH, os.path.realpath(cache_dir), api_url, autoscaler_url, tag or "", given)
 
 
 def build_purpose(outdir: Path, formats: Sequence[str]) -> str:
@@ -242,5 +245,5 @@ def remember(cache_dir: str | os.PathLike[str], purposes: Sequence[tuple[str, Se
             cache_dir, vastfile, _records(envs, result), root=os.fspath(d.root),
             started_ns=started,
             inputs=[*stat_paths(folders_between(vastfile, d.root), IDENTITY),
-                    *stat_paths([vastfile]), *read, *plugin_files],
+                    *stat_paths([vastfile, *map(str, d.fragments)]), *read, *plugin_files],
             state=uptodate.save_state(cache_dir, vastfile, purposes[0][0], state.to_bytes()))

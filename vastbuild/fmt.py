@@ -86,8 +86,11 @@ def render_directive(directive: nodes.Directive) -> str:
     keyword = spec_of(directive).keyword
     match directive:
         case (nodes.DeploymentName(name=word) | nodes.Tag(tag=word) | nodes.Version(label=word)
-              | nodes.Ttl(duration=word) | nodes.Code(path=word) | nodes.Venv(path=word)):
+              | nodes.Ttl(duration=word) | nodes.Code(path=word) | nodes.Venv(path=word)
+              | nodes.Include(path=word) | nodes.Arg(name=word, default=None)):
             return f"{keyword} {word.raw}"
+        case nodes.Arg(name=name, default=nodes.Word() as default):
+            return f"{keyword} {name.raw}={default.raw}"
         case nodes.From(image=image, storage=storage):
             return f"{keyword} {image.raw}" + (f" STORAGE {storage.raw}" if storage else "")
         case nodes.Pip(specs=words) | nodes.Apt(packages=words) | nodes.Port(ports=words):

@@ -134,6 +134,10 @@ class Deployment:
     #: AUTOSCALE keys in first-set order, later values win
     autoscale: tuple[tuple[str, int | float], ...] = ()
     plugins: tuple[PluginDirective, ...] = field(default=())
+    #: the files INCLUDE read (absolute, in order): inputs like the Vastfile itself
+    fragments: tuple[Path, ...] = ()
+    #: every ARG that has a value, with it (``--arg`` over the default)
+    args: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:

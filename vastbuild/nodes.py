@@ -165,6 +165,21 @@ class Autoscale(Directive):
 
 
 @dataclass(frozen=True)
+class Include(Directive):
+    """``INCLUDE path``: a fragment's lines, in place of this one."""
+
+    path: Word
+
+
+@dataclass(frozen=True)
+class Arg(Directive):
+    """``ARG NAME`` or ``ARG NAME=default``: what ``${NAME}`` in later lines stands for."""
+
+    name: Word
+    default: Word | None
+
+
+@dataclass(frozen=True)
 class Extension(Directive):
     """A directive the language does not define: the checker looks its keyword
     up in the directive registry (plugins) and reports it when nobody claims it."""

@@ -119,7 +119,7 @@ class _Planner:
                compress: Sequence[str]) -> PlannedTarget:
         rules = d.vastfile.parent
         exclude = set(self._excluded_everywhere) | {os.path.realpath(d.vastfile)}
-        inputs = [str(d.vastfile)]
+        inputs = [str(d.vastfile), *map(str, d.fragments)]
         stats: list[Input] = []
 
         config = wire.config_json(d)

@@ -29,6 +29,15 @@ class StepReport:
 
 
 @dataclass(frozen=True)
+class StepMark:
+    """What a drawing of the graph says of a step: how many targets need it, and
+    whether the cache holds its result (False: a build would run it)."""
+
+    targets: int
+    cached: bool
+
+
+@dataclass(frozen=True)
 class HashResult:
     """A target's content hash, its component hashes (for tier planning), its manifest
     (archive name -> what the member is), how many steps ran, and the warnings its

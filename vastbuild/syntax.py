@@ -488,6 +488,16 @@ class _Converter:
         joiners = tuple(str(j) for j in args[1::2])
         return nodes.Require(span, keyword_span, terms, joiners)
 
+    def _include(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Include:
+        return nodes.Include(span, keyword_span, self.word(_token(args[0])))
+
+    def _arg(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Arg:
+        token = _token(args[0])
+        if token.type == "ASSIGNMENT":
+            assignment = self.assignment(token)
+            return nodes.Arg(span, keyword_span, assignment.key, assignment.value)
+        return nodes.Arg(span, keyword_span, self.word(token), None)
+
     # The pieces.
 
     def span(self, token: lark.Token) -> Span:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from vastbuild.api import VERSION, InvalidArgument, check_url, default_cache_dir
+from vastbuild.api import VERSION, InvalidArgument, check_setting, load_settings, parse_arg
 from vastbuild.cli.context import GlobalOptions
 from vastbuild.cli.report import run
 
@@ -31,6 +31,7 @@ COMMANDS = {
     "dev-server": "vastbuild.cli.devserver:dev_server",
     "targets": "vastbuild.cli.workspace:targets",
     "affected": "vastbuild.cli.workspace:affected",
+    "config": "vastbuild.cli.workspace:config",
 }
 
 
@@ -52,13 +53,21 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Cache folder (default: $VASTBUILD_CACHE_DIR or ~/.cache/vastbuild).")
-@click.option("--remote-cache", metavar="URL", envvar="VASTBUILD_REMOTE_CACHE",
+              help="Cache folder (env: VASTBUILD_CACHE_DIR; default ~/.cache/vastbuild).")
+@click.option("--remote-cache", metavar="URL",
               help="Share steps and compressed chunks with other machines through this "
                    "HTTP cache (Bazel's protocol; env: VASTBUILD_REMOTE_CACHE).")
-@click.option("--remote-cache-read-only", is_flag=True,
-              envvar="VASTBUILD_REMOTE_CACHE_READ_ONLY",
-              help="Read the remote cache, never write it (for untrusted jobs).")
+@click.option("--remote-cache-read-only", is_flag=True, default=None,
+              help="Read the remote cache, never write it (for untrusted jobs; env: "
+                   "VASTBUILD_REMOTE_CACHE_READ_ONLY).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Steps to run at once (env: VASTBUILD_JOBS; default: the cores).")
+@click.option("--tag", default=None,
+              help="The tag of a Vastfile without TAG (env: VASTBUILD_TAG; default: default).")
+@click.option("--arg", "args", metavar="NAME=VALUE", multiple=True,
+              help="The value of the Vastfiles' ARG NAME (repeat for more).")
+@click.option("--profile", metavar="NAME",
+              help="Use [profile.NAME] of vastbuild.toml (env: VASTBUILD_PROFILE).")
 @click.option("-v", "--verbose", count=True, help="Say more (repeat for more).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
@@ -66,20 +75,34 @@ class LazyGroup(click.Group):
 @click.version_option(VERSION, prog_name="vastbuild")
 @click.pass_context
 def cli(ctx: click.Context, cache_dir: Path | None, remote_cache: str | None,
-        remote_cache_read_only: bool, verbose: int, quiet: bool, color: str) -> None:
-    """Build, hash and deploy Vast.ai serverless deployments described by Vastfiles."""
+        remote_cache_read_only: bool | None, jobs: int | None, tag: str | None,
+        args: tuple[str, ...], profile: str | None, verbose: int, quiet: bool,
+        color: str) -> None:
+    """Build, hash and deploy Vast.ai serverless deployments described by Vastfiles.
+
+    Settings come from flags, then the environment, then vastbuild.toml at the
+    workspace root (its [profile.NAME] first); `vastbuild config` shows them.
+    """
     use_color = color == "always" or (
         color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ)
-    if remote_cache:
+    flags: dict[str, str | int | bool | Path | None] = {
+        "cache_dir": cache_dir, "remote_cache_read_only": remote_cache_read_only, "jobs": jobs}
+    for flag, value, name in (("--remote-cache", remote_cache, "remote_cache"),
+                              ("--tag", tag, "tag")):
         try:
-            remote_cache = check_url(remote_cache, "remote_cache")
+            flags[name] = None if value is None else check_setting(name, value)
         except InvalidArgument as exc:
-            raise click.BadParameter(f"{exc.message}; {exc.hint}",
-                                     param_hint="--remote-cache") from None
-    ctx.obj = GlobalOptions(cache_dir=cache_dir or default_cache_dir(),
-                            verbosity=-1 if quiet else verbose, color=use_color,
-                            remote_cache=remote_cache or None,
-                            remote_cache_read_only=remote_cache_read_only)
+            raise click.BadParameter(f"{exc.message}; {exc.hint}", param_hint=flag) from None
+    settings = load_settings(profile=profile, flags=flags)
+    given: dict[str, str] = {}
+    for arg in args:
+        try:
+            name, value = parse_arg(arg)
+        except InvalidArgument as exc:
+            raise click.BadParameter(f"{exc.message}; {exc.hint}", param_hint="--arg") from None
+        given[name] = value
+    ctx.obj = GlobalOptions(settings=settings, verbosity=-1 if quiet else verbose,
+                            color=use_color, args=given)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import click
 
 from vastbuild.api import (
     ARTIFACT_SUFFIXES,
+    GRAPH_STYLES,
     BuildResult,
     build_graph,
     cache_clear,
@@ -35,17 +36,32 @@ from vastbuild.cli.report import load, narrowed, print_warnings, shown
 
 @click.command()
 @options.paths
-@click.option("--format", "style", type=click.Choice(["text", "dot", "json"]), default="text",
-              show_default=True, help="How to print the graph.")
+@click.option("--format", "style", type=click.Choice(GRAPH_STYLES), default="text",
+              show_default=True,
+              help="How to draw the graph (svg and png need Graphviz's dot).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the drawing to this file (default: stdout; png needs a file).")
+@click.option("--outdir", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"),
+              show_default=True, help="The folder `build -o` would write the artifacts into.")
+@click.option("--no-marks", is_flag=True,
+              help="Leave out what the cache holds and which steps targets share.")
 @click.pass_obj
-def graph(settings: GlobalOptions, paths: tuple[str, ...], style: str) -> None:
-    """Print the build graph: every step, its kind, and the steps it reads.
+def graph(settings: GlobalOptions, paths: tuple[str, ...], style: str, output: Path | None,
+          outdir: Path, no_marks: bool) -> None:
+    """Draw the build graph of TARGETs merged into one: every step, its kind, and the
+    steps it reads.
 
-    Steps shared by several targets (the same folder copied to the same place)
-    appear once.
+    A step several targets share (the same folder copied to the same place) is
+    drawn once and says by how many; each step says whether the step cache holds
+    its result (read from the cache; nothing runs).
     """
-    models = load(paths, settings)
-    click.echo(build_graph(models, cache_dir=settings.cache_dir, style=style))
+    if style == "png" and output is None:
+        raise click.UsageError("a PNG goes to a file: add -o FILE.png")
+    drawn = build_graph(paths or ("Vastfile",), cache_dir=settings.cache_dir, style=style,
+                        marks=not no_marks, tag=settings.tag, args=settings.args,
+                        output=output, outdir=outdir)
+    if output is None:
+        click.echo(drawn)
 
 
 @click.command("hash")
@@ -57,7 +73,8 @@ def graph(settings: GlobalOptions, paths: tuple[str, ...], style: str) -> None:
 @options.urls
 @click.pass_obj
 def hash_(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str | None,
-          as_json: bool, expected: str | None, api_url: str, autoscaler_url: str) -> None:
+          as_json: bool, expected: str | None, api_url: str | None,
+          autoscaler_url: str | None) -> None:
     """Print each target's content hash, as `sha256sum` prints digests.
 
     The hash names the tarball's contents (not its compression): equal inputs give
@@ -72,8 +89,11 @@ def hash_(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str |
         if as_json:
             click.echo(json.dumps({"targets": []}))
         return
+    api_url, autoscaler_url = settings.urls(api_url, autoscaler_url)
     results = hash_targets(targets, cache_dir=settings.cache_dir,
                            api_url=api_url, autoscaler_url=autoscaler_url,
+                           jobs=settings.jobs, tag=settings.tag,
+                           args=settings.args,
                            remote_cache=settings.remote_cache,
                            remote_cache_read_only=settings.remote_cache_read_only)
     if expected is not None and len(results) != 1:
@@ -126,7 +146,7 @@ def _steps(results: list[BuildResult]) -> list[dict[str, object]]:
 @click.pass_obj
 def build(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str | None,
           outdir: Path, artifact_format: str, depfile: str | None, depfile_target: str | None,
-          as_json: bool, api_url: str, autoscaler_url: str) -> None:
+          as_json: bool, api_url: str | None, autoscaler_url: str | None) -> None:
     """Build each target's tarball into OUTDIR, with its registration request.
 
     Writes OUTDIR/NAME.tar.gz and/or NAME.tar.zst and NAME.deployment.json (the
@@ -143,9 +163,11 @@ def build(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str |
             click.echo(json.dumps({"targets": [], "steps": [],
                                    "compression": compressors(formats)}))
         return
+    api_url, autoscaler_url = settings.urls(api_url, autoscaler_url)
     results = build_targets(targets, cache_dir=settings.cache_dir,
                             outdir=outdir, formats=formats, api_url=api_url,
-                            autoscaler_url=autoscaler_url,
+                            autoscaler_url=autoscaler_url, jobs=settings.jobs,
+                            tag=settings.tag, args=settings.args,
                             progress=not settings.quiet and not as_json,
                             remote_cache=settings.remote_cache,
                             remote_cache_read_only=settings.remote_cache_read_only)

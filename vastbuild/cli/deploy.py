@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 @options.paths
 @options.server
 @click.pass_obj
-def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url: str,
-         autoscaler_url: str, api_key_file: Path | None) -> None:
+def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url: str | None,
+         autoscaler_url: str | None, api_key_file: Path | None) -> None:
     """Say what deploying would do: the update tier of each target and every reason.
 
     Reads the server (deployment record, endpoint settings, versions) and the
@@ -75,8 +75,8 @@ def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url
 @options.server
 @click.pass_obj
 def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str | None,
-           dry_run: bool, keep_alive: bool, as_json: bool, api_url: str, autoscaler_url: str,
-           api_key_file: Path | None) -> None:
+           dry_run: bool, keep_alive: bool, as_json: bool, api_url: str | None,
+           autoscaler_url: str | None, api_key_file: Path | None) -> None:
     """Build, plan, register, upload what the server lacks, and roll the workers.
 
     Prints a summary per target: tier, server action, endpoint, what was
@@ -143,10 +143,11 @@ def _summary(outcomes: list[DeployOutcome], seconds: float, dry_run: bool) -> No
 
 
 @contextmanager
-def _client(settings: GlobalOptions, api_url: str, autoscaler_url: str,
+def _client(settings: GlobalOptions, api_url: str | None, autoscaler_url: str | None,
             api_key_file: Path | None) -> Iterator[VastClient]:
     trace = (lambda line: click.echo(line, err=True)) if settings.verbosity >= 1 else None
-    with connect(read_api_key(api_key_file), api_url=api_url, autoscaler_url=autoscaler_url,
+    api, scaler = settings.urls(api_url, autoscaler_url)
+    with connect(read_api_key(api_key_file), api_url=api, autoscaler_url=scaler,
                  trace=trace, trace_bodies=settings.verbosity >= 2) as client:
         yield client
 

@@ -72,7 +72,7 @@ def check(settings: GlobalOptions, paths: tuple[str, ...]) -> None:
             print_error(path)
             status = max(status, EXIT_USAGE)
             continue
-        report = check_vastfile(path)
+        report = check_vastfile(path, tag=settings.tag, args=settings.args)
         print_diagnostics(report.diagnostics, settings.color)
         if not report.ok:
             status = max(status, EXIT_INPUT)

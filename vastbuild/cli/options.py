@@ -24,8 +24,10 @@ from vastbuild.api import (
 F = TypeVar("F", bound=Callable[..., object])
 
 
-def _url(setting: str) -> Callable[[click.Context, click.Parameter, str], str]:
-    def callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def _url(setting: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             return check_url(value, setting)
         except InvalidArgument as exc:
@@ -42,11 +44,12 @@ affected_since = click.option(
          "(see `vastbuild affected`).")
 as_json = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 api_url = click.option(
-    "--api-url", envvar="VAST_API_URL", default=DEFAULT_API_URL, show_default=True,
-    callback=_url("api_url"), help="The Vast web API (env: VAST_API_URL).")
+    "--api-url", default=None, callback=_url("api_url"),
+    help=f"The Vast web API (env: VAST_API_URL; default: {DEFAULT_API_URL}).")
 autoscaler_url = click.option(
-    "--autoscaler-url", default=DEFAULT_AUTOSCALER_URL, show_default=True,
-    callback=_url("autoscaler_url"), help="The Vast autoscaler, which workers report to.")
+    "--autoscaler-url", default=None, callback=_url("autoscaler_url"),
+    help="The autoscaler workers report to (env: VAST_AUTOSCALER_URL; default: "
+         f"{DEFAULT_AUTOSCALER_URL}, or the API URL when that is not Vast's).")
 api_key_file = click.option(
     "--api-key-file", type=click.Path(dir_okay=False, path_type=Path),
     help="Read the API key from this file (default: $VAST_API_KEY).")

@@ -20,6 +20,7 @@ from vastbuild.api import (
     Diagnostic,
     DiagnosticError,
     InvalidArgument,
+    Settings,
     Target,
     VastbuildError,
     affected_targets,
@@ -35,20 +36,23 @@ EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: how a user changes each setting an error may name
 SETTING_FLAGS = {
     "api_key": "$VAST_API_KEY or --api-key-file",
-    "api_url": "--api-url or $VAST_API_URL",
-    "autoscaler_url": "--autoscaler-url",
-    "cache_dir": "--cache-dir or $VASTBUILD_CACHE_DIR",
+    "api_url": "--api-url, $VAST_API_URL or api_url in vastbuild.toml",
+    "autoscaler_url": "--autoscaler-url, $VAST_AUTOSCALER_URL or autoscaler_url in "
+                      "vastbuild.toml",
+    "cache_dir": "--cache-dir, $VASTBUILD_CACHE_DIR or cache_dir in vastbuild.toml",
     "outdir": "-o/--outdir",
     "formats": "--format",
     "max_size": "--max-size",
     "make_target": "--depfile-target, or --target of deps",
     "depfile": "--depfile, or -o of deps",
+    "args": "--arg NAME=VALUE",
     "source_date_epoch": "$SOURCE_DATE_EPOCH",
     "data_dir": "--data",
     "dev_server_keys": "--api-key or $VASTBUILD_DEV_SERVER_API_KEYS",
     "host": "--host",
     "port": "--port",
-    "remote_cache": "--remote-cache or $VASTBUILD_REMOTE_CACHE",
+    "remote_cache": "--remote-cache, $VASTBUILD_REMOTE_CACHE or remote_cache in "
+                    "vastbuild.toml",
 }
 
 
@@ -107,7 +111,7 @@ def print_warnings(diagnostics: Iterable[Diagnostic], options: GlobalOptions) ->
 def load(paths: Sequence[str], options: GlobalOptions) -> list[Target]:
     """Every target's checked model, its Vastfile's warnings printed; the library's
     errors (a path naming no Vastfile, diagnostics of any file) propagate to :func:`run`."""
-    loaded = load_all(list(paths))
+    loaded = load_all(list(paths), tag=options.tag, args=options.args)
     print_warnings(loaded.warnings, options)
     return list(loaded.models)
 
@@ -166,4 +170,4 @@ def _options(ctx: click.Context | None) -> GlobalOptions:
     """The global options, or plain defaults when the failure came before they were read."""
     if ctx is not None and isinstance(ctx.obj, GlobalOptions):
         return ctx.obj
-    return GlobalOptions(cache_dir=Path(), verbosity=0, color=False)
+    return GlobalOptions(settings=Settings({}, None, None), verbosity=0, color=False)

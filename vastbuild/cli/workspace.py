@@ -1,8 +1,9 @@
-"""``vastbuild targets`` and ``affected``: the workspace's targets, by label."""
+"""``vastbuild targets``, ``affected`` and ``config``: the workspace, its targets and settings."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -63,3 +64,32 @@ def affected(settings: GlobalOptions, patterns: tuple[str, ...], since: str,
                 click.echo(f"  {shown(path)}", err=True)
     if not found and not settings.quiet:
         click.echo(f"no target is affected since {since}", err=True)
+
+
+@click.command()
+@options.as_json
+@click.pass_obj
+def config(settings: GlobalOptions, as_json: bool) -> None:
+    """Print the effective settings and where each came from.
+
+    Flags win over the environment, which wins over the chosen profile of
+    vastbuild.toml ([profile.NAME], --profile or $VASTBUILD_PROFILE), then its top,
+    then the defaults. The API key is never a setting, and never printed.
+    """
+    chosen = settings.settings
+    rows = [(s.name, "" if s.value is None else str(s.value), s.source)
+            for s in chosen.values.values()]
+    if as_json:
+        click.echo(json.dumps({
+            "file": None if chosen.file is None else chosen.file.as_posix(),
+            "profile": chosen.profile,
+            "settings": {s.name: {"value": s.value.as_posix() if isinstance(s.value, Path)
+                                   else s.value, "source": s.source}
+                         for s in chosen.values.values()}}, indent=2))
+        return
+    click.echo(f"# {chosen.file if chosen.file else 'no vastbuild.toml'}"
+               + (f", profile {chosen.profile}" if chosen.profile else ""))
+    width = max(len(name) for name, _, _ in rows)
+    value_width = max(len(value) for _, value, _ in rows)
+    for name, value, source in rows:
+        click.echo(f"{name:<{width}}  {value or '-':<{value_width}}  {source}")

@@ -181,3 +181,21 @@ def test_graph_draws_the_merged_graph_with_shared_and_cached_steps(tmp_path: Pat
     assert png.returncode == 2 and "-o FILE.png" in png.stderr
     png = vastbuild(*cache, "graph", "//...", "--format", "png", "-o", "g.png", cwd=root)
     assert png.returncode == 0 and (root / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_hash_check_takes_a_file_of_sums_for_many_targets(tmp_path: Path) -> None:
+    root = monorepo(tmp_path / "ws", targets=4)
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    sums = vastbuild(*cache, "hash", "//...", cwd=root)
+    assert sums.returncode == 0 and len(sums.stdout.splitlines()) == 4
+    (root / "SUMS").write_text(sums.stdout)
+    ok = vastbuild(*cache, "hash", "--check", "SUMS", cwd=root)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.count(": OK") == 4
+    (root / "lib/common/f00.py").write_text("changed = True\n")
+    failed = vastbuild(*cache, "hash", "--check", "-", cwd=root, stdin=sums.stdout)
+    assert failed.returncode == 1 and failed.stdout.count(": FAILED") == 4
+    assert "4 of 4 computed hashes did not match" in failed.stderr
+    (root / "BAD").write_text("nothash  services/svc-00\n")
+    bad = vastbuild(*cache, "hash", "--check", "BAD", cwd=root)
+    assert bad.returncode == 2 and "BAD:1: not `HASH  TARGET`" in bad.stderr

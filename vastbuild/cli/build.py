@@ -8,6 +8,8 @@ does not match), 2 usage (a PATH that is not there, a malformed hash).
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -26,6 +28,7 @@ from vastbuild.api import (
     hash_targets,
     is_content_hash,
     parse_bytes,
+    resolve_targets,
     write_depfiles,
 )
 from vastbuild.api import build as build_targets
@@ -68,8 +71,10 @@ def graph(settings: GlobalOptions, paths: tuple[str, ...], style: str, output: P
 @options.paths
 @options.affected_since
 @options.as_json
-@click.option("--check", "expected", metavar="HASH",
-              help="Exit 0 when the (single) target's hash is HASH, 1 when it is not.")
+@click.option("--check", "expected", metavar="HASH|FILE",
+              help="Exit 0 when the (single) target's hash is HASH, 1 when it is not; or "
+                   "check every `HASH  TARGET` line of FILE (as hash prints them; - for "
+                   "stdin), as `sha256sum -c` does.")
 @options.urls
 @click.pass_obj
 def hash_(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str | None,
@@ -82,8 +87,10 @@ def hash_(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str |
     build, it is known from a stat of every input, without reading a file.
     """
     if expected is not None and not is_content_hash(expected):
-        raise click.BadParameter(f"{expected!r} is not a content hash: 64 hexadecimal "
-                                 "digits, as `vastbuild hash` prints", param_hint="--check")
+        if paths or affected_since:
+            raise click.UsageError("--check FILE names its own targets: name none besides")
+        _check_sums(settings, expected, as_json, api_url, autoscaler_url)
+        return
     targets = narrowed(paths, affected_since, settings)
     if not targets:
         if as_json:
@@ -113,6 +120,54 @@ def hash_(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str |
     if not as_json:
         for result in results:
             click.echo(f"{result.hash}  {shown(result.vastfile)}")
+
+
+def _check_sums(settings: GlobalOptions, sums: str, as_json: bool, api_url: str | None,
+                autoscaler_url: str | None) -> None:
+    """``hash --check FILE``: every target of FILE hashed in one run and compared."""
+    try:
+        text = sys.stdin.read() if sums == "-" else Path(sums).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"{sums!r} is neither a content hash (64 hexadecimal "
+                                 f"digits) nor a readable file of them: {exc}",
+                                 param_hint="--check") from None
+    wanted: list[tuple[str, str]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        digest, _, target = line.strip().partition(" ")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not is_content_hash(digest) or not target.strip():
+            raise click.BadParameter(f"{sums}:{number}: not `HASH  TARGET`, as "
+                                     "`vastbuild hash` prints", param_hint="--check")
+        wanted.append((digest.lower(), target.strip()))
+    if not wanted:
+        raise click.BadParameter(f"{sums} holds no `HASH  TARGET` line", param_hint="--check")
+    api_url, autoscaler_url = settings.urls(api_url, autoscaler_url)
+    results = hash_targets([target for _, target in wanted], cache_dir=settings.cache_dir,
+                           api_url=api_url, autoscaler_url=autoscaler_url,
+                           jobs=settings.jobs, tag=settings.tag, args=settings.args,
+                           remote_cache=settings.remote_cache,
+                           remote_cache_read_only=settings.remote_cache_read_only)
+    print_warnings((w for r in results for w in r.warnings), settings)
+    by_vastfile = {os.path.realpath(r.vastfile): r for r in results}
+    checked = []
+    for digest, target in wanted:
+        (vastfile,) = resolve_targets([target])
+        assert isinstance(vastfile, Path)
+        result = by_vastfile[os.path.realpath(vastfile)]
+        checked.append((target, result, result.hash == digest))
+    failed = sum(1 for _, _, ok in checked if not ok)
+    if as_json:
+        click.echo(json.dumps({"targets": [
+            {"target": target, "label": r.label, "hash": r.hash, "ok": ok}
+            for target, r, ok in checked]}, indent=2))
+    elif not settings.quiet:
+        for target, _, ok in checked:
+            click.echo(f"{target}: {'OK' if ok else 'FAILED'}")
+        if failed:
+            click.echo(f"warning: {failed} of {len(checked)} computed hashes did not match",
+                       err=True)
+    raise click.exceptions.Exit(1 if failed else 0)
 
 
 def _steps(results: list[BuildResult]) -> list[dict[str, object]]:

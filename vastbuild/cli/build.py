@@ -128,8 +128,9 @@ def _check_sums(settings: GlobalOptions, sums: str, as_json: bool, api_url: str 
     try:
         text = sys.stdin.read() if sums == "-" else Path(sums).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"{sums!r} is neither a content hash (64 hexadecimal "
-                                 f"digits) nor a readable file of them: {exc}",
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise click.BadParameter(f"{sums!r} is not a content hash (64 hexadecimal digits), "
+                                 f"nor a readable file of `HASH  TARGET` lines ({reason})",
                                  param_hint="--check") from None
     wanted: list[tuple[str, str]] = []
     for number, line in enumerate(text.splitlines(), 1):

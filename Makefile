@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SDK_PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 python3.12 python3.13; do $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 SDK_VENV ?= .venv-sdk
 
-.PHONY: venv sdk-venv demo test lint bench clean
+.PHONY: venv sdk-venv demo test lint bench fuzz crash clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ demo: $(VENV)/.installed
 	$(BIN)/python examples/demo.py
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check vastbuild tests bench examples/plugins examples/demo.py
+	$(BIN)/ruff check vastbuild tests scripts bench examples/plugins examples/demo.py
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
@@ -47,6 +47,16 @@ test: $(VENV)/.test-installed sdk-venv lint
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py --results bench/RESULTS.md
+
+# Dedicated robustness runs, too long for `make test` (see docs/security-runs.md).
+# 100,000 parser/checker/formatter inputs, 2 s each at most (CI runs 10,000).
+fuzz: $(VENV)/.test-installed
+	$(BIN)/python scripts/fuzz.py
+
+# 50 builds killed with SIGKILL at random moments, each rebuilt and compared byte
+# for byte with a clean build.
+crash: $(VENV)/.installed
+	$(BIN)/python scripts/crash.py
 
 clean:
 	rm -rf $(VENV) $(SDK_VENV) build dist *.egg-info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -10,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from build_helpers import deployment, write_tree
+from build_helpers import deployment, vastbuild, write_tree
 
 from vastbuild.api import build, hash_targets
-from vastbuild.cache import BuildCache
+from vastbuild.cache import ABANDONED_AFTER, BuildCache
 from vastbuild.errors import VastbuildError
 from vastbuild.filestate import FileDigest, FileIndex, read_file
 from vastbuild.stats import RACY_NS, stat_key
@@ -122,6 +123,21 @@ def test_stats_gc_and_clear(store: BuildCache) -> None:
     store.put_result("collect", "k", b"{}")
     assert store.clear() >= 1
     assert store.stats().entries["compressed chunks"] == 0 and store.stats().artifacts == 0
+
+
+def test_gc_removes_temporary_blobs_a_killed_build_left(store: BuildCache) -> None:
+    """A build killed while writing a blob leaves its temporary file: culling removes
+    it once no write has touched it for an hour, and leaves a younger one (a build
+    may be writing it)."""
+    put_blob(store, "ab01", b"kept")
+    folder = store.blobs.folder / "ab"
+    abandoned, writing = folder / ".tmpabandoned", folder / ".tmpwriting"
+    abandoned.write_bytes(b"half a blob")
+    writing.write_bytes(b"half a blob")
+    os.utime(abandoned, (time.time() - ABANDONED_AFTER - 60,) * 2)
+    store.gc()
+    assert not abandoned.exists() and writing.exists()
+    assert [os.path.basename(path) for path, _ in store.blobs.files()] == ["ab01"]
 
 
 def test_file_index_remembers_by_stat(store: BuildCache, tmp_path: Path) -> None:
@@ -275,3 +291,137 @@ def test_an_index_of_a_tree_whose_name_is_not_utf8(store: BuildCache) -> None:
     store.put_index(root, {"a": (1,)})
     assert store.get_index(root) == {"a": (1,)}
     assert store.get_index("/work/caf\\udce9") is None  # the escape's spelling is another name
+
+
+# -- cache verify ----------------------------------------------------------------------
+
+def verify(cache: Path) -> tuple[int, dict]:
+    """``vastbuild cache verify --json`` as a user runs it: (exit code, report)."""
+    done = vastbuild("--cache-dir", str(cache), "cache", "verify", "--json")
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def blobs_by_format(cache: Path) -> dict[str, list[Path]]:
+    """The cache's blobs, by the format their first bytes say."""
+    found: dict[str, list[Path]] = {"gz": [], "zst": []}
+    for path in sorted((cache / "blobs-v1").rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            head = path.read_bytes()[:4]
+            found["gz" if head[:2] == b"\x1f\x8b" else "zst"].append(path)
+    return found
+
+
+def flip(path: Path) -> None:
+    """Flip a byte in the middle of ``path`` (past any header)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def truncate(path: Path) -> None:
+    """Cut the last few bytes off ``path`` (a trailer or checksum, half of it)."""
+    path.write_bytes(path.read_bytes()[:-3])
+
+
+def test_verify_a_sound_cache_exits_0(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    build([project(tmp_path)], cache_dir=cache, outdir=tmp_path / "out")
+    code, report = verify(cache)
+    assert code == 0 and report["damaged"] == []
+    assert report["directory"] == str(cache)
+    assert report["checked"]["step results"] > 0 and report["checked"]["compressed chunks"] > 0
+    plain = vastbuild("--cache-dir", str(cache), "cache", "verify")
+    assert plain.returncode == 0 and "none damaged" in plain.stdout
+
+
+def test_verify_drops_changed_blobs_and_the_next_build_restores_the_artifacts(
+        tmp_path: Path) -> None:
+    """A byte written into one blob, another truncated: both no longer have the stat
+    they were written with. verify names them, drops them (exit 1), and the next build
+    compresses their chunks again into byte-identical artifacts."""
+    d = project(tmp_path)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    (first,) = build([d], cache_dir=cache, outdir=out)
+    reference = {fmt: path.read_bytes() for fmt, path in first.artifacts.items()}
+    blobs = blobs_by_format(cache)
+    flip(blobs["gz"][0])
+    truncate(blobs["zst"][0])
+    code, report = verify(cache)
+    assert code == 1
+    assert {(d["kind"], d["name"]) for d in report["damaged"]} == {
+        ("compressed chunks", blobs["gz"][0].name), ("compressed chunks", blobs["zst"][0].name)}
+    assert all("changed since it was written" in d["reason"] for d in report["damaged"])
+    assert not blobs["gz"][0].exists() and not blobs["zst"][0].exists()
+    assert verify(cache)[0] == 0
+    for path in first.artifacts.values():
+        path.unlink()
+    (second,) = build([d], cache_dir=cache, outdir=out)
+    assert second.built_steps > 0
+    assert {fmt: path.read_bytes() for fmt, path in second.artifacts.items()} == reference
+
+
+def test_verify_finds_damage_the_stat_does_not_show(tmp_path: Path) -> None:
+    """Damage below the file system leaves a blob's stat as it was recorded (simulated
+    here by recording the new stat): the checksums of its gzip members and zstd
+    frames, and their ends, still show it."""
+    d = project(tmp_path)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    (first,) = build([d], cache_dir=cache, outdir=out)
+    reference = {fmt: path.read_bytes() for fmt, path in first.artifacts.items()}
+    blobs = blobs_by_format(cache)
+    damaged = {blobs["gz"][0]: flip, blobs["gz"][1]: truncate,
+               blobs["zst"][0]: flip, blobs["zst"][1]: truncate}
+    store = BuildCache(cache)
+    try:
+        for path, damage in damaged.items():
+            damage(path)
+            store._record_blob(path.name, stat_key(os.stat(path)))
+    finally:
+        store.close()
+    code, report = verify(cache)
+    assert code == 1
+    reasons = {d["name"]: d["reason"] for d in report["damaged"]}
+    assert set(reasons) == {path.name for path in damaged}
+    assert reasons[blobs["gz"][0].name].startswith("damaged:")
+    assert reasons[blobs["zst"][0].name].startswith("damaged:")
+    assert reasons[blobs["gz"][1].name].startswith("truncated")
+    assert reasons[blobs["zst"][1].name].startswith("truncated")
+    for path in first.artifacts.values():
+        path.unlink()
+    (second,) = build([d], cache_dir=cache, outdir=out)
+    assert {fmt: path.read_bytes() for fmt, path in second.artifacts.items()} == reference
+
+
+def test_verify_drops_damaged_cached_artifacts(tmp_path: Path) -> None:
+    """Artifacts built into the cache (for deploy), one with a byte changed and one
+    truncated: dropped, and the next build writes the same artifacts again."""
+    d = project(tmp_path)
+    cache = tmp_path / "cache"
+    (first,) = build([d], cache_dir=cache, outdir=None)
+    reference = {fmt: path.read_bytes() for fmt, path in first.artifacts.items()}
+    assert all(path.parent == cache / "artifacts" for path in first.artifacts.values())
+    flip(first.artifacts["gz"])
+    truncate(first.artifacts["zst"])
+    code, report = verify(cache)
+    assert code == 1
+    assert {(d["kind"], d["name"]) for d in report["damaged"]} == {
+        ("artifacts", path.name) for path in first.artifacts.values()}
+    assert not any(path.exists() for path in first.artifacts.values())
+    assert verify(cache)[0] == 0
+    (second,) = build([d], cache_dir=cache, outdir=None)
+    assert {fmt: path.read_bytes() for fmt, path in second.artifacts.items()} == reference
+
+
+def test_verify_drops_store_entries_that_do_not_match_their_digest(store: BuildCache) -> None:
+    store.put_result("collect", "k", bytes(range(256)) * 1000)  # big: kept as a file
+    digest = store.put_content(bytes(range(256)) * 999)
+    store.put_result("collect", "small", b"{}")
+    assert corrupt_files(store.directory) == 2
+    report = store.verify()
+    assert {(d.kind, d.name) for d in report.damaged} == {
+        ("step results", "step:collect:k"), ("generated files", f"cas:{digest}")}
+    assert report.checked["step results"] == 2 and report.checked["generated files"] == 1
+    assert store.get_result("collect", "small") == b"{}"
+    assert store.stats().entries["step results"] == 1
+    assert store.stats().entries["generated files"] == 0

@@ -138,12 +138,12 @@ def test_the_key_goes_in_the_authorization_header_only(server):
     assert json.loads(request.body) == {"name": "n", "image": "i"}
 
 
-def test_update_workers_sends_the_group_without_the_key(server):
+def test_update_workers_sends_the_group_and_the_key_as_the_sdk_does(server):
     url, script = server
     script.answers["POST /as/update_workers/"] = [(200, {}, {"success": True})]
     client_for(url).update_workers(4)
     [request] = script.seen
-    assert json.loads(request.body) == {"workergroup_id": 4}
+    assert json.loads(request.body) == {"workergroup_id": 4, "api_key": KEY}
     assert request.headers["Authorization"] == f"Bearer {KEY}"
 
 
@@ -311,11 +311,13 @@ def test_traced_bodies_hide_credentials_of_every_kind(server):
         (200, {}, {"results": [{"id": 1, "api_key": "endpoint-token-5", "max_workers": 2}]})]
     lines: list[str] = []
     client = client_for(url, trace=lines.append, trace_bodies=True)
-    client.put_deployment({"name": "n", "docker_login_pass": "hunter2"})
+    client.put_deployment({"name": "n", "docker_login_pass": "hunter2",
+                           "env": "-p 3000:3000/tcp -e REPORT_ADDR=http://a -e HF_TOKEN=hf_x1"})
     client.list_endpoints()
     traced = "\n".join(lines)
     assert '"max_workers": 2' in traced and '"name": "n"' in traced
-    for secret in ("endpoint-token-5", "hunter2", '"policy": "p"'):
+    assert "-e REPORT_ADDR=http://a -e HF_TOKEN=***" in traced
+    for secret in ("endpoint-token-5", "hunter2", '"policy": "p"', "hf_x1"):
         assert secret not in traced
 
 
@@ -400,3 +402,83 @@ def test_an_answer_that_drips_is_cut_off_at_the_read_timeout():
         stop.set()
         thread.join(5)
         listener.close()
+
+
+@pytest.mark.parametrize("key", ["k", "ke", "a1", "key-with-dash"])
+def test_a_short_key_is_hidden_where_it_stands_whole_never_inside_words(key: str) -> None:
+    """The message that read `update_wor<redacted>ers ... not <redacted>nown` with the key k."""
+    client = VastClient(key)
+    text = (f"POST https://run.vast.ai/update_workers/: Name or service not known; "
+            f"Authorization: Bearer {key}; token={key}.")
+    shown = client.redact(text)
+    assert "update_workers" in shown and "not known" in shown
+    assert shown.endswith("Bearer <redacted>; token=<redacted>.")
+
+
+def test_a_long_key_and_a_hidden_secret_go_wherever_they_stand() -> None:
+    key = "0123456789abcdef0123456789abcdef"
+    client = VastClient(key)
+    client.hide(["hf_secretvalue", "x"])
+    shown = client.redact(f"prefix{key}suffix -e HF_TOKEN=hf_secretvalue max")
+    assert shown == "prefix<redacted>suffix -e HF_TOKEN=<redacted> max"
+
+
+# -- the lifecycle calls, exactly as vast-lifecycle.md gives them ----------------------------
+
+LIFECYCLE = [
+    # (call, method, path, body; None: no body)
+    (lambda c: c.stop_deployment(7), "POST", "/api/v0/deployment/7/stop/", {}),
+    (lambda c: c.start_deployment(7), "POST", "/api/v0/deployment/7/start/", {}),
+    (lambda c: c.delete_deployment(7), "DELETE", "/api/v0/deployment/7/", {}),
+    (lambda c: c.delete_deployments_by_name("svc", "prod"), "DELETE", "/api/v0/deployments/",
+     {"name": "svc", "tag": "prod"}),
+    (lambda c: c.delete_deployments_by_name("svc", None), "DELETE", "/api/v0/deployments/",
+     {"name": "svc"}),
+    (lambda c: c.heartbeat(7), "POST", "/api/v0/deployment/7/heartbeat/", None),
+    (lambda c: c.get_versions(7), "GET", "/api/v0/deployment/7/versions/", None),
+    (lambda c: c.get_logs("endpoint", 9, 100), "POST", "/as/get_endpoint_logs/",
+     {"id": 9, "api_key": KEY, "tail": 100}),
+    (lambda c: c.get_logs("endpoint", 9), "POST", "/as/get_endpoint_logs/",
+     {"id": 9, "api_key": KEY}),
+    (lambda c: c.get_logs("workergroup", 4), "POST", "/as/get_autogroup_logs/",
+     {"id": 4, "api_key": KEY}),
+    (lambda c: c.get_endpoint_workers(9), "POST", "/as/get_endpoint_workers/", {"id": 9}),
+]
+ANSWERS = {"/api/v0/deployment/7/versions/": {"versions": []},
+           "/as/get_endpoint_workers/": [{"id": 1, "status": "idle"}]}
+
+
+@pytest.mark.parametrize("call, method, path, body", LIFECYCLE,
+                         ids=[f"{m} {p}" for _, m, p, _ in LIFECYCLE])
+def test_each_lifecycle_call_sends_the_method_path_and_body_of_the_spec(
+        server, call, method: str, path: str, body: object) -> None:
+    url, script = server
+    script.answers[f"{method} {path}"] = [(200, {}, ANSWERS.get(path, {"success": True}))]
+    call(client_for(url))
+    [seen] = script.seen
+    assert (seen.method, seen.path) == (method, path)
+    assert seen.headers["Authorization"] == f"Bearer {KEY}"
+    assert (json.loads(seen.body) if seen.body else None) == body
+
+
+def test_logs_come_in_either_documented_shape_and_a_bare_string_is_an_error(server) -> None:
+    url, script = server
+    route = "POST /as/get_endpoint_logs/"
+    levels = {"info0": "a\n", "info1": "a\nb\n", "trace": "", "debug": "x"}
+    script.answers[route] = [(200, {}, levels), (200, {}, {"logs": "one\ntwo"}),
+                             (200, {}, "authenticate_endpoint_apikey: invalid api_key")]
+    client = client_for(url)
+    assert client.get_logs("endpoint", 1) == levels
+    assert client.get_logs("endpoint", 1) == {"logs": "one\ntwo"}
+    with pytest.raises(VastApiError, match="invalid api_key"):
+        client.get_logs("endpoint", 1)
+
+
+def test_workers_come_as_a_list_or_under_workers_and_not_ready_is_none(server) -> None:
+    url, script = server
+    route = "POST /as/get_endpoint_workers/"
+    script.answers[route] = [(200, {}, {"workers": [{"id": 2, "status": "loading"}]}),
+                             (200, {}, {"error_msg": "endpoint not ready"})]
+    client = client_for(url)
+    assert client.get_endpoint_workers(1) == [{"id": 2, "status": "loading"}]
+    assert client.get_endpoint_workers(1) == []

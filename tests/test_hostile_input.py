@@ -175,3 +175,25 @@ def test_an_api_url_that_cannot_be_one_is_a_usage_error(project: Path, url: str)
         result = vastbuild(command, "--api-url", url, cwd=project,
                            env={"VAST_API_KEY": "k3y-never-used"})
         assert result.returncode == 2 and "--api-url" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("folder", ["/proc/vastbuild-cannot-be-made", "app.py/cache"])
+def test_a_cache_folder_that_cannot_be_made_is_a_usage_error_not_a_full_disk(
+        project: Path, folder: str) -> None:
+    result = vastbuild("--cache-dir", folder, "build", "-o", "out", cwd=project)
+    assert result.returncode == 2, result.stderr
+    assert "cannot use the cache folder" in result.stderr
+    assert "free some space" not in result.stderr and "--cache-dir" in result.stderr
+
+
+def test_a_folder_named_vastfile_is_called_that(project: Path) -> None:
+    (project / "svc2" / "Vastfile").mkdir(parents=True)
+    result = vastbuild("check", "svc2/Vastfile", cwd=project)
+    assert result.returncode == 2
+    assert "svc2/Vastfile is a folder named Vastfile, holding no Vastfile" in result.stderr
+
+
+def test_quiet_commands_print_nothing_when_they_succeed(project: Path) -> None:
+    for command in (("build", "-o", "out"), ("check",), ("fmt",), ("cache", "gc")):
+        result = vastbuild("-q", "--cache-dir", "cache", *command, cwd=project)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), command

@@ -86,10 +86,12 @@ def sdk_client(**kwargs: object) -> SdkDeployment:
 # as a user of either tool writes it.
 
 
-def sdk_llm(ex: Path, api: str, autoscaler: str | None) -> SdkDeployment:
+def sdk_llm(ex: Path, api: str, autoscaler: str | None,
+            image: str = "vastai/vllm:@vastai-automatic-tag", **login: str) -> SdkDeployment:
+    """examples/llm; ``image`` and ``login`` (``docker_login_*``) for a private image."""
     app = sdk_client(name="qwen-chat", tag="default", webserver_url=api,
                      autoscaler_url=autoscaler)
-    (app.image("vastai/vllm:@vastai-automatic-tag", 80)
+    (app.image(image, 80, **login)
         .pip_install("vllm==0.6.3", "transformers")
         .env(MODEL_NAME="Qwen/Qwen3-0.6B", HF_HOME="/data/hf")
         .run_script("mkdir -p /data/hf")

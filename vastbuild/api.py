@@ -47,6 +47,7 @@ from vastbuild.diagnostics import (
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.formats import FORMATS, SUFFIXES
 from vastbuild.results import BuildResult, HashResult
+from vastbuild.secret_values import SecretSources, parse_secret_option
 from vastbuild.settings import (
     Setting,
     Settings,
@@ -61,14 +62,21 @@ from vastbuild.urls import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL, check_url
 if TYPE_CHECKING:  # types of results, re-exported for annotations
     from vastbuild.cache import BuildCache as BuildCache
     from vastbuild.cache import CacheStats as CacheStats
+    from vastbuild.cache import VerifyReport as VerifyReport
     from vastbuild.deploy import DeployOutcome as DeployOutcome
     from vastbuild.deploy import DeployPlan as DeployPlan
     from vastbuild.devserver import DevServer as DevServer
     from vastbuild.model import Deployment as Deployment
+    from vastbuild.operate import DownResult as DownResult
+    from vastbuild.operate import TargetStatus as TargetStatus
+    from vastbuild.operate import WaitResult as WaitResult
     from vastbuild.plan import BuildPlan as BuildPlan
     from vastbuild.vast.client import VastClient as VastClient
+    from vastbuild.vast.last_deploy import Deployed as Deployed
 
 __all__ = [
+    "deployment_status", "endpoint_logs", "new_log_lines", "wait_for_rollout", "set_running",
+    "take_down", "deploy_history", "rollback", "LOG_LEVELS",
     "ARTIFACT_FORMATS", "ARTIFACT_SUFFIXES", "GRAPH_STYLES", "parse_arg", "DEFAULT_API_URL",
     "DEFAULT_AUTOSCALER_URL",
     "DEFAULT_DEV_SERVER_PORT", "VERSION", "BuildResult", "CheckReport", "Diagnostic",
@@ -81,7 +89,8 @@ __all__ = [
     "find_vastfile", "format_bytes", "format_file", "format_source", "has_errors",
     "hash_targets", "is_content_hash", "keep_alive", "load", "load_all", "parse_bytes",
     "plan_build", "plan_deploy", "printable", "read_api_key", "render", "sort_key",
-    "check_depfile", "write_depfiles",
+    "check_depfile", "write_depfiles", "SecretSources", "parse_secret_option",
+    "cache_verify", "import_sdk", "SdkImport", "VastfileExists",
 ]
 
 VASTFILE = "Vastfile"
@@ -330,6 +339,70 @@ def format_file(path: str | os.PathLike[str], *, write: bool = True) -> bool:
                 "the file is unchanged; make its folder writable or free some space, "
                 "then format it again") from None
     return True
+
+
+# -- importing from the vastai SDK -------------------------------------------------------
+
+class VastfileExists(InvalidArgument):
+    """The Vastfile :func:`import_sdk` would write exists, and replacing it was not allowed."""
+
+
+@dataclass(frozen=True)
+class SdkImport:
+    """A vastai SDK program translated: the Vastfile (written, or where it would go),
+    its text, and the warnings, which say where the Vastfile deliberately differs."""
+
+    vastfile: Path
+    text: str
+    warnings: tuple[Diagnostic, ...]
+    written: bool
+
+
+def import_sdk(sdk_file: str | os.PathLike[str],
+               vastfile: str | os.PathLike[str] | None = None, *, write: bool = True,
+               force: bool = False) -> SdkImport:
+    """Translate a Python file that uses the vastai SDK into the equivalent Vastfile
+    (docs/import.md), reading it with ``ast``: the program is never imported or run.
+
+    ``vastfile`` defaults to ``Vastfile`` beside the file (beside the package for a
+    package's ``__init__.py``); a folder means its ``Vastfile``. With ``write`` the
+    text is written atomically, never over an existing file unless ``force``
+    (:class:`VastfileExists`). :class:`InvalidArgument` when ``sdk_file`` is not a
+    file; :class:`DiagnosticError` (every diagnostic, warnings too) when the program
+    cannot be translated or its translation does not check, and then nothing is
+    written."""
+    from vastbuild.files import atomic_write
+    from vastbuild.sdk_import import check_translation, default_vastfile, translate
+
+    sdk = Path(sdk_file)
+    if not sdk.is_file():  # a folder, a pipe or nothing: there is no program to read
+        raise InvalidArgument(f"{sdk.as_posix()} is not a file",
+                              "name the Python file that creates the vastai Deployment")
+    target = default_vastfile(sdk) if vastfile is None else Path(vastfile)
+    if target.is_dir():
+        target = target / VASTFILE
+    if write and not force and (target.exists() or target.is_symlink()):
+        raise VastfileExists(f"{target.as_posix()} already exists",
+                             "choose another output, or allow replacing it")
+    try:
+        source = sdk.read_bytes()
+    except OSError as exc:
+        raise VastbuildError(f"cannot read {sdk.as_posix()}: {exc.strerror or exc}",
+                             "check the file's permissions") from None
+    translation = translate(source, sdk, target, shown=sdk.as_posix(),
+                            vastfile_shown=target.as_posix())
+    diagnostics = list(translation.diagnostics)
+    if translation.text is not None:
+        diagnostics += check_translation(translation, target)
+    if translation.text is None or has_errors(diagnostics):
+        raise DiagnosticError(diagnostics)
+    if write:
+        try:
+            atomic_write(target, translation.text.encode("utf-8"), mode=None, durable=True)
+        except OSError as exc:
+            raise VastbuildError(f"cannot write {target.as_posix()}: {exc.strerror or exc}",
+                                 "make its folder writable or free some space") from None
+    return SdkImport(target, translation.text, tuple(diagnostics), write)
 
 
 # -- building and hashing ----------------------------------------------------------------
@@ -601,6 +674,14 @@ def cache_clear(cache_dir: str | os.PathLike[str]) -> int:
         return cache.clear()
 
 
+def cache_verify(cache_dir: str | os.PathLike[str]) -> VerifyReport:
+    """Re-check every entry of the cache against its digest (or, for a compressed file,
+    its recorded stat and its format's checksums) and drop the damaged ones, so the
+    next build makes them again: what was checked and what was dropped."""
+    with _open_cache(cache_dir) as cache:
+        return cache.verify()
+
+
 # -- deploying ---------------------------------------------------------------------------
 
 def read_api_key(key_file: str | os.PathLike[str] | None = None) -> str:
@@ -640,29 +721,41 @@ def connect(api_key: str, *, api_url: str = DEFAULT_API_URL,
 
 def plan_deploy(targets: Sequence[Target], *, client: VastClient,
                 cache_dir: str | os.PathLike[str], remote_cache: str | None = None,
-                remote_cache_read_only: bool = False) -> list[DeployPlan]:
+                remote_cache_read_only: bool = False,
+                secrets: SecretSources | None = None) -> list[DeployPlan]:
     """What deploying would do to each target: its update tier and every reason. Reads
-    the server and the local record of the last deploy; changes nothing."""
+    the server and the local record of the last deploy; changes nothing. A secret
+    without a value (``secrets``: where values come from, the environment by
+    default) is compared as unknown."""
     from vastbuild.archive import source_date_epoch
     from vastbuild.deploy import plan_targets
+    from vastbuild.secret_values import load_secrets
 
     models = load_all(targets).models
+    given = load_secrets(models, secrets or SecretSources(), required=False)
+    client.hide(given.values.values())
     with _open_cache(cache_dir, remote_cache, remote_cache_read_only) as cache:
         return plan_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
-                            api_url=client.api_url, autoscaler_url=client.autoscaler_url)
+                            api_url=client.api_url, autoscaler_url=client.autoscaler_url,
+                            secrets=given)
 
 
 def deploy(targets: Sequence[Target], *, client: VastClient,
            cache_dir: str | os.PathLike[str], dry_run: bool = False,
            keep_alive: bool = False, report: Report | None = None,
            remote_cache: str | None = None,
-           remote_cache_read_only: bool = False) -> list[DeployOutcome]:
+           remote_cache_read_only: bool = False,
+           secrets: SecretSources | None = None) -> list[DeployOutcome]:
     """Build, plan, register, upload what the server lacks, and roll the workers, one
     target after another; the first failure stops the run. With ``dry_run`` nothing
     is registered, uploaded or recorded. ``keep_alive`` only checks, before anything
-    is deployed, that some target has a TTL to keep alive (see :func:`keep_alive`)."""
+    is deployed, that some target has a TTL to keep alive (see :func:`keep_alive`).
+    Every SECRET (and LOGIN's password) needs a value from ``secrets`` (the
+    environment by default) before anything is built; values go into the
+    registration request alone."""
     from vastbuild.archive import source_date_epoch
     from vastbuild.deploy import deploy_targets, require_ttl
+    from vastbuild.secret_values import load_secrets
 
     if keep_alive and dry_run:
         raise InvalidArgument("keeping deployments alive and a dry run exclude each other",
@@ -670,10 +763,12 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
     models = load_all(targets).models
     if keep_alive:
         require_ttl(model.ttl for model in models)
+    given = load_secrets(models, secrets or SecretSources())
+    client.hide(given.values.values())
     with _open_cache(cache_dir, remote_cache, remote_cache_read_only) as cache:
         return deploy_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
                               api_url=client.api_url, autoscaler_url=client.autoscaler_url,
-                              dry_run=dry_run, report=report)
+                              secrets=given, dry_run=dry_run, report=report)
 
 
 def keep_alive(client: VastClient, outcomes: Sequence[DeployOutcome], stop: threading.Event,
@@ -682,6 +777,99 @@ def keep_alive(client: VastClient, outcomes: Sequence[DeployOutcome], stop: thre
     from vastbuild.deploy import keep_alive as heartbeats
 
     heartbeats(client, outcomes, stop, report)
+
+
+# -- operating what was deployed ---------------------------------------------------------
+
+#: the log levels of the run host, tersest first
+LOG_LEVELS = ("info0", "info1", "trace", "debug")
+
+
+def deployment_status(targets: Sequence[Target] | None, *, client: VastClient,
+                      cache_dir: str | os.PathLike[str]) -> list[TargetStatus]:
+    """Each target's deployment as the server has it, with the local content hash to
+    compare; with None, every deployment of the account."""
+    from vastbuild.operate import status
+
+    if targets is None:
+        return status(client, None)
+    models = load_all(targets).models
+    hashes = hash_targets(models, cache_dir=cache_dir, api_url=client.api_url,
+                          autoscaler_url=client.autoscaler_url)
+    return status(client, [(m, h.hash) for m, h in zip(models, hashes, strict=True)])
+
+
+def endpoint_logs(target: Target, *, client: VastClient, level: str = "info1",
+                  tail: int | None = None, workergroup: bool = False) -> list[str]:
+    """The lines of one level of the target's endpoint log (or its workergroup's)."""
+    from vastbuild.operate import logs
+
+    return logs(client, _one(target), level=level, tail=tail, workergroup=workergroup)
+
+
+def new_log_lines(seen: list[str], lines: list[str]) -> list[str]:
+    """What ``lines`` adds to the lines already ``seen`` (for following a log)."""
+    from vastbuild.operate import new_lines
+
+    return new_lines(seen, lines)
+
+
+def wait_for_rollout(target: Target, file_hash: str, *, client: VastClient,
+                     timeout: float = 600.0, interval: float = 1.0,
+                     report: Report | None = None) -> WaitResult:
+    """Poll the target's workers until they serve ``file_hash``, one fails, or
+    ``timeout`` seconds pass."""
+    from vastbuild.operate import wait
+
+    return wait(client, _one(target), file_hash, timeout=timeout, interval=interval,
+                report=report)
+
+
+def set_running(target: Target, running: bool, *, client: VastClient) -> str:
+    """Start (``running``) or stop the target's endpoint; the state it is in after."""
+    from vastbuild.operate import set_running as start_or_stop
+
+    return start_or_stop(client, _one(target), running)
+
+
+def take_down(target: Target, *, client: VastClient, cache_dir: str | os.PathLike[str],
+              all_tags: bool = False) -> DownResult:
+    """Delete the target's deployment (every tag of its name with ``all_tags``)."""
+    from vastbuild.operate import down
+
+    return down(client, _one(target), all_tags=all_tags, cache_dir=Path(cache_dir))
+
+
+def deploy_history(target: Target, *, client: VastClient, cache_dir: str | os.PathLike[str]
+                   ) -> tuple[list[Deployed], list[dict[str, JsonValue]]]:
+    """The versions deployed from here, oldest first, and the server's version list."""
+    from vastbuild.operate import history
+
+    return history(client, _one(target), Path(cache_dir))
+
+
+def rollback(target: Target, *, client: VastClient, cache_dir: str | os.PathLike[str],
+             to_hash: str | None = None, dry_run: bool = False,
+             secrets: SecretSources | None = None,
+             report: Report | None = None) -> DeployOutcome:
+    """Register an earlier version deployed from here again (``to_hash``, or the one
+    before the version the server serves), planned like a deploy."""
+    from vastbuild.operate import rollback_target
+    from vastbuild.secret_values import load_secrets
+
+    model = _one(target)
+    given = load_secrets([model], secrets or SecretSources())
+    client.hide(given.values.values())
+    return rollback_target(client, model, Path(cache_dir), to_hash=to_hash, secrets=given,
+                           dry_run=dry_run, report=report)
+
+
+def _one(target: Target) -> Deployment:
+    models = load_all([target]).models
+    if len(models) != 1:
+        raise InvalidArgument(f"{target} names {len(models)} targets, not one",
+                              "name one target")
+    return models[0]
 
 
 # -- the dev server ----------------------------------------------------------------------
@@ -695,15 +883,16 @@ def default_dev_server_data_dir() -> Path:
 def dev_server(data_dir: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1",
                port: int = 0, api_keys: Sequence[str] = (), upload_ttl: float = 300.0,
                download_ttl: float = 600.0, admin_token: str | None = None,
-               omit_workergroup_id: bool = False,
-               access_log: TextIO | None = None) -> DevServer:
+               omit_workergroup_id: bool = False, worker_step: float = 0.5,
+               fail_workers: int = 0, access_log: TextIO | None = None) -> DevServer:
     """A local Vast-compatible API server, bound and ready: ``serve_forever()`` in
     this thread, or ``start()`` it in the background (and ``stop()`` it). See
     docs/dev-server.md for what each option does."""
     from vastbuild.devserver import DevServer, DevServerOptions
 
     options = DevServerOptions(upload_ttl=upload_ttl, download_ttl=download_ttl,
-                               admin_token=admin_token, omit_workergroup_id=omit_workergroup_id)
+                               admin_token=admin_token, omit_workergroup_id=omit_workergroup_id,
+                               worker_step=worker_step, fail_workers=fail_workers)
     return DevServer(Path(data_dir) if data_dir is not None else default_dev_server_data_dir(),
                      host=host, port=port, api_keys=api_keys, options=options,
                      access_log=access_log)

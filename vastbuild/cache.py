@@ -18,6 +18,7 @@ folder (a full disk, a damaged page found later, no permission) is a
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -28,11 +29,12 @@ import sqlite3
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from vastbuild.stats import StatKey, stat_key
 
@@ -50,12 +52,16 @@ DEFAULT_SIZE_LIMIT = 10 << 30
 #: artifacts written for `deploy` into the cache folder are removed by `cache gc`
 #: when they have not been written or read for this long
 ARTIFACT_MAX_AGE = 7 * 24 * 3600
+#: a blob's temporary file that no write touched for this long was left by a build
+#: killed while writing it (a live writer touches it as it goes): culling removes it
+ABANDONED_AFTER = 3600
 
 
 
 _KINDS = {"step": "step results", "cas": "generated files", "files": "file indexes",
           "blob": "compressed chunks' records"}
 BLOBS_LABEL = "compressed chunks"
+ARTIFACTS_LABEL = "artifacts"
 
 
 @contextmanager
@@ -67,10 +73,27 @@ def _reporting(directory: Path) -> Iterator[None]:
         from vastbuild.errors import VastbuildError
 
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise VastbuildError(
-            f"cannot use the cache folder {directory}: {reason}",
-            "free some space, or delete the folder (it holds nothing that cannot be "
-            "rebuilt), or use another cache folder", setting="cache_dir") from None
+        if isinstance(exc, OSError) and exc.errno in _NOT_A_PLACE:
+            # the folder cannot be made or written: a setting to change, not a full disk
+            from vastbuild.errors import InvalidArgument
+
+            raise InvalidArgument(
+                f"cannot use the cache folder {directory}: {reason}",
+                "use a folder you can create and write", setting="cache_dir") from None
+        hint = ("free some space, or delete the folder (it holds nothing that cannot be "
+                "rebuilt), or use another cache folder"
+                if isinstance(exc, OSError) and exc.errno in _OUT_OF_SPACE
+                else "delete the folder (it holds nothing that cannot be rebuilt), or use "
+                     "another cache folder")
+        raise VastbuildError(f"cannot use the cache folder {directory}: {reason}", hint,
+                             setting="cache_dir") from None
+
+
+#: errors that say the disk (or the file size limit) is full
+_OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+#: errors that say the cache folder is not a place vastbuild may keep a cache
+_NOT_A_PLACE = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS,
+                          errno.ENOTDIR, errno.EEXIST})
 
 
 class BlobStore:
@@ -155,23 +178,36 @@ class BlobStore:
         finally:
             os.close(source)
 
-    def files(self) -> list[tuple[str, os.stat_result]]:
-        """Every blob with its stat."""
-        found = []
+    def _entries(self) -> Iterator[tuple[os.DirEntry[str], os.stat_result]]:
+        """Every file of the store, blobs and temporary files, with its stat."""
         if self.folder.is_dir():
             for entry in os.scandir(self.folder):
                 if entry.is_dir(follow_symlinks=False):
-                    for blob in os.scandir(entry.path):
-                        if not blob.name.startswith("."):
-                            found.append((blob.path, blob.stat(follow_symlinks=False)))
-        return found
+                    for found in os.scandir(entry.path):
+                        try:
+                            yield found, found.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            pass  # renamed into place or deleted meanwhile
+
+    def files(self) -> list[tuple[str, os.stat_result]]:
+        """Every blob with its stat."""
+        return [(entry.path, st) for entry, st in self._entries()
+                if not entry.name.startswith(".")]
 
     def cull(self, limit: int) -> int:
-        """Delete the blobs written longest ago until they take at most ``limit`` bytes;
-        how many were deleted."""
-        blobs = sorted(self.files(), key=lambda found: found[1].st_mtime)
+        """Delete the blobs written longest ago until they take at most ``limit`` bytes,
+        and the temporary files of blobs abandoned by killed builds (untouched for
+        :data:`ABANDONED_AFTER`: nothing else would ever delete them, and no limit
+        counts them); how many were deleted."""
+        blobs, deleted, now = [], 0, time.time()
+        for entry, st in self._entries():
+            if not entry.name.startswith("."):
+                blobs.append((entry.path, st))
+            elif now - st.st_mtime > ABANDONED_AFTER:
+                _unlink(entry.path)
+                deleted += 1
+        blobs.sort(key=lambda found: found[1].st_mtime)
         total = sum(st.st_size for _, st in blobs)
-        deleted = 0
         for path, st in blobs:
             if total <= limit:
                 break
@@ -215,6 +251,26 @@ class CacheStats:
     size_limit: int
     artifacts: int
     artifact_bytes: int
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """An entry :meth:`BuildCache.verify` found damaged and dropped: its kind (a label of
+    :class:`CacheStats`' entries, or ``artifacts``), its key or file, and what was wrong."""
+
+    kind: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :meth:`BuildCache.verify` checked (entries by kind) and the damaged ones it
+    dropped."""
+
+    directory: Path
+    checked: dict[str, int]
+    damaged: tuple[Damaged, ...]
 
 
 class BuildCache:
@@ -267,7 +323,7 @@ class BuildCache:
             value, digest = found if found else (None, None)
             if value is None:
                 return None
-            if not isinstance(value, bytes) or hashlib.sha256(value).hexdigest() != digest:
+            if not isinstance(value, bytes) or _damage(value, digest) is not None:
                 self._cache.delete(key)
                 return None
             return value
@@ -421,6 +477,75 @@ class BuildCache:
                 pass
         return evicted, deleted
 
+    def verify(self) -> VerifyReport:
+        """Read every entry and check it against what vouches for it; drop the damaged.
+
+        A build already refuses a damaged entry it reads (see the module's docstring),
+        but only the entries it reads, and only then: this finds damage everywhere
+        ahead of time (a disk going bad, a tool that wrote into the folder) and drops
+        it, so the next build makes those entries again. What is checked:
+
+        - step results, generated files, file indexes and blob records: the SHA-256 of
+          the bytes against the digest stored with them (and a generated file's
+          against its key, its content address);
+        - compressed chunks: the stat against the one recorded when the blob was
+          written (what a build trusts it by), then the bytes against the checksums
+          their format carries -- each gzip member's CRC-32 and length, each zstd
+          frame's checksum -- and that the last member or frame is whole, since a
+          blob is named by what made it, not by its bytes, and nothing else records
+          them (damage below the file system leaves the stat as it was);
+        - artifacts written into the cache for ``deploy``: the same checksums.
+
+        Left alone, so that a build may run meanwhile and a build that was killed
+        leaves nothing to report: files being written (temporary names, starting
+        with a dot), and blobs with no record (a build stopped between writing a
+        blob and recording it; no build uses such a blob, and the next one that
+        needs it writes it again)."""
+        checked = {label: 0 for label in [*_KINDS.values(), BLOBS_LABEL, ARTIFACTS_LABEL]}
+        damaged: list[Damaged] = []
+        with self._reporting():
+            for key in list(self._cache.iterkeys()):
+                kind = str(key).split(":", 1)[0]
+                if kind not in _KINDS:
+                    continue
+                found = self._cache.get(key, default=None, tag=True)
+                value, digest = found if found else (None, None)
+                if value is None and key not in self._cache:
+                    continue  # evicted meanwhile, by a build's cull
+                checked[_KINDS[kind]] += 1
+                if value is None:
+                    reason: str | None = "its value's file is missing"
+                elif kind == "cas" and digest != str(key).split(":", 1)[1]:
+                    reason = "its digest is not its content address"
+                else:
+                    reason = _damage(value, digest)
+                if reason is not None:
+                    self._cache.delete(key)
+                    damaged.append(Damaged(_KINDS[kind], str(key), reason))
+            for path, st in self.blobs.files():
+                name = os.path.basename(path)
+                recorded = self._recall_blob(name)
+                if recorded is None:
+                    continue  # no build uses it; the next that needs it writes it again
+                checked[BLOBS_LABEL] += 1
+                if recorded != stat_key(st):
+                    reason = "changed since it was written (its stat is not the recorded one)"
+                else:
+                    reason = _compressed_damage(path)
+                if reason is not None:
+                    _unlink(path)
+                    self._cache.delete(f"blob:{name}")
+                    damaged.append(Damaged(BLOBS_LABEL, name, reason))
+            for artifact in self._artifact_files():
+                if artifact.name.startswith("."):
+                    continue
+                checked[ARTIFACTS_LABEL] += 1
+                reason = _compressed_damage(str(artifact))
+                if reason is not None:
+                    _unlink(str(artifact))
+                    damaged.append(Damaged(ARTIFACTS_LABEL, artifact.name, reason))
+        return VerifyReport(self.directory, checked, tuple(damaged))
+
     def clear(self) -> int:
         """Delete every entry and every cached artifact; returns the entries deleted."""
         with self._reporting():
@@ -446,3 +571,70 @@ def _index_key(root: str) -> str:
     except UnicodeEncodeError:
         root = json.dumps(root)
     return f"files:{root}"
+
+
+def _damage(value: object, digest: object) -> str | None:
+    """What is wrong with a value of the store, judged by the SHA-256 stored with it;
+    None when nothing is."""
+    if not isinstance(value, bytes):
+        return "not bytes"
+    if hashlib.sha256(value).hexdigest() != digest:
+        return "its bytes do not match their SHA-256"
+    return None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # gone already (a concurrent gc)
+
+
+class _Decoder(Protocol):
+    """A gzip member's or a zstd frame's decompressor, fed piece by piece."""
+
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+    def decompress(self, data: bytes) -> bytes: ...
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: bytes fed to a decompressor at once: zstd expands one to at most 32 KiB and deflate
+#: to about 1 KiB, so one piece never becomes more than 32 MiB (a chunk of zeros)
+_PIECE = 1 << 10
+
+
+def _compressed_damage(path: str) -> str | None:
+    """What is wrong with the file at ``path``, gzip members or zstd frames end to end,
+    by the checks its format carries: each member's CRC-32 and length, each frame's
+    checksum, and the last member or frame whole; None when nothing is."""
+    import zstandard  # imported here: only `cache verify` decompresses
+
+    try:
+        with open(path, "rb") as stream:
+            magic = stream.read(4)
+            stream.seek(0)
+            start: Callable[[], _Decoder]
+            if magic[:2] == _GZIP_MAGIC:
+                start = functools.partial(zlib.decompressobj, 31)  # 31: gzip's framing
+            elif magic == _ZSTD_MAGIC:
+                start = zstandard.ZstdDecompressor().decompressobj
+            else:
+                return "neither gzip nor zstd data" if magic else "empty"
+            decoder = start()
+            while piece := stream.read(_PIECE):
+                while piece:
+                    if decoder.eof:  # the next member or frame
+                        decoder = start()
+                    decoder.decompress(piece)
+                    piece = decoder.unused_data if decoder.eof else b""
+    except FileNotFoundError:
+        return None  # gone meanwhile (a concurrent gc): nothing to drop
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    except (zlib.error, zstandard.ZstdError) as exc:
+        return f"damaged: {exc}"
+    return None if decoder.eof else "truncated: its last member or frame is cut short"

@@ -34,13 +34,16 @@ from vastbuild.model import (
     CopySpec,
     Deployment,
     PluginDirective,
+    RegistryLogin,
     RequirementsFile,
     RunStep,
+    SecretName,
 )
 from vastbuild.plugins import LOAD_FAILED, PluginError, registry
 from vastbuild.require import check_require
 from vastbuild.syntax import parse
 from vastbuild.units import Number, UnitError, duration_seconds, exact, parse_number, size_gb
+from vastbuild.wire import BOOTSTRAP_VARIABLES
 from vastbuild.workspace import find_root
 
 #: Every code the checker (and the modules it drives) reports, with what it means.
@@ -60,7 +63,7 @@ CHECK_CODES: dict[str, str] = {
     "E031": "CODE passes Deployment's name positionally",
     "E032": "a requirements file has a line PIP cannot pass on",
     "E033": "a path is the wrong kind (file or folder) or cannot be read",
-    "E034": "ENV key is not a valid variable name",
+    "E034": "an ENV, SECRET or PASSWORD name is not a valid variable name",
     "E035": "PORT is not n, n/tcp or n/udp with 1 <= n <= 65535",
     "E036": "COPY destination is not allowed",
     "E037": "two COPYs onto the same destination",
@@ -83,9 +86,11 @@ CHECK_CODES: dict[str, str] = {
     "E054": "an included fragment holds a directive only a Vastfile may hold",
     "E055": "${NAME} names no ARG, or an ARG without a value",
     "E056": "a `${` that starts no ${NAME} reference",
+    "E057": "a SECRET is also set by ENV, or is a variable the worker bootstrap sets",
     "W001": "REQUIRE names a GPU the catalog does not know",
     "W002": "CODE creates no Deployment the checker can find",
     "W003": "CODE names its Deployment with an expression the checker cannot read",
+    "W004": "an ENV key looks like it holds a secret",
 }
 
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -93,6 +98,10 @@ PORT = re.compile(r"(?P<number>\d+)(?:/(?P<protocol>[A-Za-z]+))?")
 #: files the build writes at the top of the tarball; a relative COPY onto them
 #: would overwrite what the worker bootstrap reads
 RESERVED_DESTINATIONS = ("config.json", "deployment.py", "deployment")
+#: the words that make an ENV key look like a secret's (W004) when its last ``_``-part
+#: ends with one: HF_TOKEN, APIKEY, DB_PASSWORD -- not TOKENIZERS_PARALLELISM, not
+#: HF_TOKEN_FILE (a path to one)
+SECRET_WORDS = ("TOKEN", "KEY", "PASSWORD", "PASSWD", "SECRET")
 
 D = TypeVar("D", bound=nodes.Directive)
 
@@ -162,6 +171,10 @@ def _check(expanded: Expanded, context: CheckContext, default_tag: str
     search, problems = check_require(d for d in directives if isinstance(d, nodes.Require))
     diagnostics.extend(problems)
     envs = _envs(every(nodes.Env), diagnostics)
+    secrets = _secrets(every(nodes.Secret), every(nodes.Env), diagnostics)
+    login_node = first(nodes.Login)
+    login = None if login_node is None or image is None else _login(login_node, image,
+                                                                      diagnostics)
     runs = _runs(every(nodes.RunShell, nodes.RunExec), diagnostics)
     copies = _copies(every(nodes.Copy), context, diagnostics)
     venv = _venv(every(nodes.Venv, nodes.SystemPython), diagnostics)
@@ -184,7 +197,7 @@ def _check(expanded: Expanded, context: CheckContext, default_tag: str
         requirements_files=requirements, apt_gets=_apt(every(nodes.Apt)), envs=envs,
         runs=runs, copies=copies, venv=venv, ports=ports, search=search,
         autoscale=autoscale, plugins=plugins, fragments=expanded.fragments,
-        args=expanded.args)
+        args=expanded.args, secrets=secrets, login=login)
     return model, diagnostics
 
 
@@ -379,6 +392,82 @@ def _envs(directives: Sequence[nodes.Directive], diagnostics: list[Diagnostic]
                 continue
             envs[key.text] = assignment.value.text
     return tuple(envs.items())
+
+
+def looks_secret(key: str) -> bool:
+    """Whether an ENV key reads like it names a secret (see :data:`SECRET_WORDS`)."""
+    return key.upper().rpartition("_")[2].endswith(SECRET_WORDS)
+
+
+def _secret_name(word: nodes.Word, what: str, diagnostics: list[Diagnostic]) -> bool:
+    """Whether ``word`` can name an environment variable (E034 when not)."""
+    if ENV_KEY.fullmatch(word.text):
+        if word.text not in BOOTSTRAP_VARIABLES:
+            return True
+        diagnostics.append(error(
+            "E057", f"{what} {word.text} is a variable the worker bootstrap sets itself",
+            word.span, "give the secret another name"))
+        return False
+    diagnostics.append(error(
+        "E034", f"`{word.text}` is not an environment variable name", word.span,
+        "a name is letters, digits and `_`, not starting with a digit"))
+    return False
+
+
+def _secrets(directives: Sequence[nodes.Directive], env_directives: Sequence[nodes.Directive],
+             diagnostics: list[Diagnostic]) -> tuple[SecretName, ...]:
+    """SECRET names, first mention first (a repeat is harmless and dropped); E057 for
+    one ENV also sets, W004 for an ENV key that reads like a secret's."""
+    set_by_env = {a.key.text: a.key.span for node in env_directives
+                  if isinstance(node, nodes.Env) for a in node.assignments
+                  if ENV_KEY.fullmatch(a.key.text)}
+    secrets: dict[str, SecretName] = {}
+    named = {word.text for node in directives if isinstance(node, nodes.Secret)
+             for word in node.names}
+    for node in directives:
+        assert isinstance(node, nodes.Secret)
+        for word in node.names:
+            if not _secret_name(word, "SECRET", diagnostics) or word.text in secrets:
+                continue
+            if word.text in set_by_env:
+                diagnostics.append(error(
+                    "E057", f"{word.text} is both a SECRET and set by ENV", word.span,
+                    f"remove {word.text} from ENV: its value belongs outside the Vastfile",
+                    notes=(Note(set_by_env[word.text], "ENV sets it here"),)))
+                continue
+            secrets[word.text] = SecretName(word.text, word.span)
+    for key, span in set_by_env.items():
+        if looks_secret(key) and key not in named:  # a SECRET of that name says more
+            diagnostics.append(warning(
+                "W004", f"ENV {key} looks like a secret: its value is baked into the "
+                "tarball, the cache and the content hash, and uploaded", span,
+                f"write `SECRET {key}` and give the value at deploy time (the "
+                "environment, --secret NAME=@FILE or --secrets-file)"))
+    return tuple(secrets.values())
+
+
+def _login(node: nodes.Login, image: nodes.From, diagnostics: list[Diagnostic]
+           ) -> RegistryLogin | None:
+    """LOGIN user PASSWORD NAME [REGISTRY host]; the registry defaults to the image's."""
+    ok = _nonempty(node.user, "LOGIN", diagnostics)
+    ok = _secret_name(node.password, "PASSWORD", diagnostics) and ok
+    if node.registry is not None:
+        ok = _nonempty(node.registry, "REGISTRY", diagnostics) and ok
+    if not ok:
+        return None
+    registry = node.registry.text if node.registry is not None else \
+        image_registry(image.image.text)
+    return RegistryLogin(node.user.text, registry, SecretName(node.password.text,
+                                                              node.password.span))
+
+
+def image_registry(image: str) -> str:
+    """The registry host of an image reference, as docker reads it: the first path
+    part when it has a dot or a port or is ``localhost``, else Docker Hub."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
 
 
 def _runs(directives: Sequence[nodes.Directive], diagnostics: list[Diagnostic]

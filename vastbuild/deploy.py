@@ -15,6 +15,8 @@ the server asks for the blob again until it has it.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,11 +30,12 @@ from vastbuild.canonical import JsonValue
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.model import DEFAULT_TAG, Deployment
 from vastbuild.progress import Reporter
+from vastbuild.secret_values import Secrets
 from vastbuild.units import format_bytes, int_or_none
 from vastbuild.vast.client import PutResponse, UploadRejected, VastClient
 from vastbuild.vast.last_deploy import LastDeploy, read_last_deploy, write_last_deploy
 from vastbuild.vast.tiers import ServerView, Snapshot, TierDecision, action_mismatch, decide_tier
-from vastbuild.wire import config_json, deployment_config
+from vastbuild.wire import config_json, deployment_config, masked_env, split_secrets, with_secrets
 
 #: Where progress lines go (the CLI prints them to stderr).
 Report = Callable[[str], None]
@@ -92,20 +95,28 @@ class DeployOutcome:
 
 
 def snapshot(model: Deployment, *, file_hash: str, config: Mapping[str, Any],
-             components: Mapping[str, str], manifest: Mapping[str, str]) -> Snapshot:
-    """The desired state of one target, in the shape the tier planner compares."""
+             components: Mapping[str, str], manifest: Mapping[str, str],
+             secrets: Secrets) -> Snapshot:
+    """The desired state of one target, in the shape the tier planner compares (its
+    secrets as fingerprints: the snapshot is printed, recorded and compared)."""
     return Snapshot(
         name=model.name, tag=model.tag, file_hash=file_hash, config=dict(config),
         components=dict(components), manifest=dict(manifest),
         worker_config=json.loads(config_json(model)),
-        code_name=model.code.path.name)
+        code_name=model.code.path.name, secrets=secrets.fingerprints(model))
 
 
 class ServerReader:
-    """Reads what the server holds, listing deployments and endpoints once per run."""
+    """Reads what the server holds, listing deployments and endpoints once per run.
 
-    def __init__(self, client: VastClient):
+    The secrets in a deployment's docker options are turned into fingerprints
+    as the record arrives, and the record keeps them only as ``***``: what the
+    planner and its messages see holds no secret's value.
+    """
+
+    def __init__(self, client: VastClient, secrets: Secrets):
         self.client = client
+        self.secrets = secrets
         self._deployments: list[dict[str, Any]] | None = None
         self._endpoints: list[dict[str, Any]] | None = None
 
@@ -122,13 +133,21 @@ class ServerReader:
         if match is None or match.get("id") is None:
             return ServerView(record=None, tags=tags)
         record = self.client.get_deployment(int(match["id"]))
+        on_server: dict[str, str | None] | None = None
+        if "env" in record:
+            env = str(record.get("env") or "")
+            on_server = {name: None if value in ("", "***") else
+                         self.secrets.fingerprint(name, value)
+                         for name, value in split_secrets(env)[1].items()}
+            record = {**record, "env": masked_env(env)}
         if self._endpoints is None:
             self._endpoints = self.client.list_endpoints()
         endpoint = next((e for e in self._endpoints
                          if e.get("id") is not None and e.get("id") == record.get("endpoint_id")),
                         None)
         versions = tuple(self.client.get_versions(int(match["id"])))
-        return ServerView(record=record, endpoint=endpoint, versions=versions, tags=tags)
+        return ServerView(record=record, endpoint=endpoint, versions=versions, tags=tags,
+                          secrets=on_server)
 
 
 def plan_target(reader: ServerReader, label: str, desired: Snapshot, *, cache_dir: Path,
@@ -151,10 +170,12 @@ def plan_target(reader: ServerReader, label: str, desired: Snapshot, *, cache_di
 
 
 def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache: BuildCache,
-                 mtime: int, api_url: str, autoscaler_url: str) -> list[DeployPlan]:
+                 mtime: int, api_url: str, autoscaler_url: str,
+                 secrets: Secrets) -> list[DeployPlan]:
     """Plan every target without building: the content hash and manifest come from
-    the hashing pass, which reads (and remembers) file digests but packs nothing."""
-    reader = ServerReader(client)
+    the hashing pass, which reads (and remembers) file digests but packs nothing.
+    A secret without a value is compared as unknown."""
+    reader = ServerReader(client, secrets)
     plans = []
     hashed_targets = hash_targets(list(models), cache=cache, mtime=mtime, api_url=api_url,
                                   autoscaler_url=autoscaler_url).results
@@ -163,16 +184,18 @@ def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache: Bui
                                    api_url=api_url, autoscaler_url=autoscaler_url)
         config.pop("file_size")  # unknown until packed, and never compared
         desired = snapshot(model, file_hash=hashed.hash, config=config,
-                           components=hashed.components, manifest=hashed.manifest)
+                           components=hashed.components, manifest=hashed.manifest,
+                           secrets=secrets)
         plans.append(plan_target(reader, model.label, desired, cache_dir=cache.directory,
                                  api_url=api_url))
     return plans
 
 
 def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: BuildCache,
-                   mtime: int, api_url: str, autoscaler_url: str, dry_run: bool = False,
-                   report: Report | None = None) -> list[DeployOutcome]:
-    """Build, plan and deploy every target, in order; the first failure stops the run."""
+                   mtime: int, api_url: str, autoscaler_url: str, secrets: Secrets,
+                   dry_run: bool = False, report: Report | None = None) -> list[DeployOutcome]:
+    """Build, plan and deploy every target, in order; the first failure stops the run.
+    ``secrets`` holds a value for every secret the targets name."""
     say = report or (lambda line: None)
     cache_dir = cache.directory
     started = time.monotonic()
@@ -181,14 +204,15 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: B
                             autoscaler_url=autoscaler_url).results
     say(f"built {len(results)} target{'s' * (len(results) != 1)} "
         f"in {time.monotonic() - started:.2f} s")
-    reader = ServerReader(client)
+    reader = ServerReader(client, secrets)
     outcomes = []
     for model, built in zip(models, results, strict=True):
         target_started = time.monotonic()
         config = built.deployment_config
         assert config is not None  # built with gz, which the registration describes
         desired = snapshot(model, file_hash=built.hash, config=config,
-                           components=built.components, manifest=built.manifest)
+                           components=built.components, manifest=built.manifest,
+                           secrets=secrets)
         predicted = plan_target(reader, built.label, desired, cache_dir=cache_dir,
                                 api_url=api_url)
         decision = predicted.decision
@@ -197,20 +221,31 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: B
             outcomes.append(_dry_outcome(predicted, config, built.artifacts["gz"],
                                          time.monotonic() - target_started))
             continue
-        outcome = _deploy_one(client, predicted, built.artifacts["gz"], cache_dir=cache_dir,
-                              api_url=api_url, say=say, started=target_started)
+        body = with_secrets(config, model, secrets.values)
+        outcome = deploy_registered(client, predicted, body, built.artifacts["gz"],
+                                    cache_dir=cache_dir, api_url=api_url, say=say,
+                                    started=target_started)
         if outcome.action == "created":
             reader.forget_deployments()
         outcomes.append(outcome)
     return outcomes
 
 
-def _deploy_one(client: VastClient, predicted: DeployPlan, tarball: Path, *, cache_dir: Path,
-                api_url: str, say: Report, started: float) -> DeployOutcome:
+def deploy_registered(client: VastClient, predicted: DeployPlan,
+                      body: Mapping[str, JsonValue], tarball: Path, *, cache_dir: Path,
+                      api_url: str, say: Report, started: float | None = None,
+                      dry_run: bool = False) -> DeployOutcome:
+    """Register ``body`` (the desired config with its secrets: sent, never kept),
+    upload ``tarball`` if asked, roll the workers on a soft update, and record the
+    deploy in the target's history. Shared by deploy and rollback."""
+    started = time.monotonic() if started is None else started
+    if dry_run:
+        return _dry_outcome(predicted, predicted.desired.config, tarball,
+                            time.monotonic() - started)
     desired = predicted.desired
     label = predicted.label
     say(f"{label}: registering {desired.name}:{desired.tag}")
-    answer = client.put_deployment(desired.config)
+    answer = client.put_deployment(body)
     warnings = []
     mismatch = action_mismatch(predicted.decision, answer.action)
     if mismatch:
@@ -222,7 +257,7 @@ def _deploy_one(client: VastClient, predicted: DeployPlan, tarball: Path, *, cac
         say(f"{label}: uploading {tarball.name} ({format_bytes(upload_bytes)})")
         upload_started = time.monotonic()
         try:
-            _upload_with_fresh_url(client, answer, desired, tarball, label, say)
+            _upload_with_fresh_url(client, answer, body, tarball, label, say)
         except VastbuildError as failure:
             raise _upload_failed(client, answer, label, failure) from None
         upload_seconds = time.monotonic() - upload_started
@@ -245,7 +280,8 @@ def _deploy_one(client: VastClient, predicted: DeployPlan, tarball: Path, *, cac
     write_last_deploy(cache_dir, LastDeploy(
         snapshot=desired, api_url=api_url, deployment_id=answer.deployment_id,
         endpoint_id=answer.endpoint_id, workergroup_id=workergroup_id, action=answer.action,
-        deployed_at=time.time()))
+        deployed_at=time.time()), tier=predicted.decision.tier,
+        artifact=keep_artifact(cache_dir, tarball, desired.file_hash))
     return DeployOutcome(
         label=label, name=desired.name, tag=desired.tag, hash=desired.file_hash,
         tier=predicted.decision.tier, action=answer.action, reasons=predicted.decision.reasons,
@@ -256,8 +292,29 @@ def _deploy_one(client: VastClient, predicted: DeployPlan, tarball: Path, *, cac
         dry_run=False, artifact=tarball, warnings=tuple(warnings))
 
 
-def _upload_with_fresh_url(client: VastClient, answer: PutResponse, desired: Snapshot,
-                           tarball: Path, label: str, say: Report) -> None:
+def keep_artifact(cache_dir: Path, tarball: Path, file_hash: str) -> str | None:
+    """Keep the deployed tarball under its content hash for a later rollback (a hard
+    link where the file system allows, else a copy); None when it cannot be kept,
+    which only means that version cannot be rolled back to from here."""
+    kept = cache_dir / "deploys" / "artifacts" / f"{file_hash}.tar.gz"
+    if kept.is_file():
+        return str(kept)
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        temporary = kept.with_name(f".{kept.name}.{os.getpid()}")
+        try:
+            os.link(tarball, temporary)
+        except OSError:
+            shutil.copyfile(tarball, temporary)
+        os.replace(temporary, kept)
+    except OSError:
+        return None
+    return str(kept)
+
+
+def _upload_with_fresh_url(client: VastClient, answer: PutResponse,
+                           body: Mapping[str, JsonValue], tarball: Path, label: str,
+                           say: Report) -> None:
     """Upload; if the URL was refused (expired), register again once for a fresh one."""
     assert answer.upload_url is not None and answer.upload_fields is not None
     try:
@@ -266,7 +323,7 @@ def _upload_with_fresh_url(client: VastClient, answer: PutResponse, desired: Sna
     except UploadRejected as first:
         say(f"{label}: the upload URL was refused ({first.message}); registering again "
             "for a fresh one")
-    again = client.put_deployment(desired.config)
+    again = client.put_deployment(body)
     if not again.needs_upload:
         return  # the server has the blob after all
     assert again.upload_url is not None and again.upload_fields is not None

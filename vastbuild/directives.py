@@ -90,11 +90,20 @@ DIRECTIVES: tuple[DirectiveSpec, ...] = (
     DirectiveSpec("AUTOSCALE", "AUTOSCALE key=value...", "how the endpoint scales", "any",
                   "a key=value setting", None, (nodes.Autoscale,)),
     DirectiveSpec("INCLUDE", "INCLUDE path",
-                  "the REQUIRE, AUTOSCALE, ENV, PIP, APT and ARG lines of a shared fragment",
+                  "the REQUIRE, AUTOSCALE, ENV, PIP, APT, ARG and SECRET lines of a shared "
+                  "fragment",
                   "any", "a path", "one path", (nodes.Include,)),
     DirectiveSpec("ARG", "ARG NAME | ARG NAME=default",
                   "a value that `${NAME}` stands for in later lines (`--arg NAME=VALUE`)",
                   "any", "a NAME or NAME=default", "one NAME or NAME=default", (nodes.Arg,)),
+    DirectiveSpec("SECRET", "SECRET NAME...",
+                  "environment variables whose values are read at deploy time, never stored",
+                  "any", "a NAME", None, (nodes.Secret,)),
+    DirectiveSpec("LOGIN", "LOGIN user PASSWORD NAME [REGISTRY host]",
+                  "the login of a private image's registry; the password is the secret NAME",
+                  "at most once", "a user name",
+                  "a user, PASSWORD and a secret's NAME, and an optional REGISTRY host",
+                  (nodes.Login,)),
 )
 
 #: the keywords of the built-in directives, in the language reference's order

@@ -14,7 +14,7 @@ from __future__ import annotations
 SETTINGS = frozenset({
     "api_key", "api_url", "autoscaler_url", "cache_dir", "outdir", "formats", "max_size",
     "make_target", "source_date_epoch", "data_dir", "dev_server_keys", "host", "port",
-    "remote_cache", "depfile", "args",
+    "remote_cache", "depfile", "args", "secrets",
 })
 
 

@@ -8,8 +8,8 @@ NAME=VALUE`` over the declared default). Lines that came from a fragment keep
 their spans in the fragment, so a diagnostic points into it; the checker's
 diagnostics get an "included from" note afterwards (:func:`with_include_notes`).
 
-A fragment may hold REQUIRE, AUTOSCALE, ENV, PIP (packages), APT, ARG and
-INCLUDE: what a team shares between deployments. What names a file relative to
+A fragment may hold REQUIRE, AUTOSCALE, ENV, PIP (packages), APT, ARG, SECRET
+and INCLUDE: what a team shares between deployments. What names a file relative to
 a Vastfile (CODE, COPY, PIP -r) or says what the deployment is stays in the
 Vastfile itself. RUN is never substituted: ``${HOME}`` there is the shell's.
 """
@@ -33,7 +33,8 @@ ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 REFERENCE = re.compile(r"\$\{(" + ARG_NAME.pattern + r")\}")
 #: the directives a fragment may hold
 FRAGMENT_NODES: tuple[type[nodes.Directive], ...] = (
-    nodes.Require, nodes.Autoscale, nodes.Env, nodes.Pip, nodes.Apt, nodes.Arg, nodes.Include)
+    nodes.Require, nodes.Autoscale, nodes.Env, nodes.Pip, nodes.Apt, nodes.Arg, nodes.Include,
+    nodes.Secret)
 #: how deep fragments may include fragments (a cycle is reported before this)
 MAX_DEPTH = 32
 
@@ -111,7 +112,7 @@ class _Walker:
                 keyword = directive.keyword_span
                 self.diagnostics.append(error(
                     "E054", "an included fragment holds only REQUIRE, AUTOSCALE, ENV, PIP, "
-                    "APT, ARG and INCLUDE lines, not this one", keyword,
+                    "APT, ARG, SECRET and INCLUDE lines, not this one", keyword,
                     "move this line into each Vastfile that includes the fragment"))
                 continue
             if isinstance(directive, nodes.Arg):

@@ -93,7 +93,8 @@ def render_directive(directive: nodes.Directive) -> str:
             return f"{keyword} {name.raw}={default.raw}"
         case nodes.From(image=image, storage=storage):
             return f"{keyword} {image.raw}" + (f" STORAGE {storage.raw}" if storage else "")
-        case nodes.Pip(specs=words) | nodes.Apt(packages=words) | nodes.Port(ports=words):
+        case (nodes.Pip(specs=words) | nodes.Apt(packages=words) | nodes.Port(ports=words)
+              | nodes.Secret(names=words)):
             return _words(keyword, words)
         case nodes.PipRequirements(file=file):
             return f"{keyword} -r {file.raw}"
@@ -107,6 +108,9 @@ def render_directive(directive: nodes.Directive) -> str:
             return f"{keyword} {src.raw} {dst.raw}"
         case nodes.SystemPython():
             return keyword
+        case nodes.Login(user=user, password=password, registry=registry):
+            return (f"{keyword} {user.raw} PASSWORD {password.raw}"
+                    + (f" REGISTRY {registry.raw}" if registry else ""))
         case nodes.Require(terms=terms, joiners=joiners):
             text = f"{keyword} " + _comparison(terms[0])
             for joiner, term in zip(joiners, terms[1:], strict=True):

@@ -106,6 +106,26 @@ class PluginDirective:
 
 
 @dataclass(frozen=True)
+class SecretName:
+    """A secret the deployment needs at deploy time: its name, and where the
+    Vastfile asks for it (for the error when no value is given)."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """LOGIN: the registry login of a private image. The password is the value of
+    the secret ``password``; ``registry`` is the host the login is for (REGISTRY,
+    else the image's own registry host, else ``docker.io``)."""
+
+    user: str
+    registry: str
+    password: SecretName
+
+
+@dataclass(frozen=True)
 class Deployment:
     vastfile: Path
     root: Path
@@ -138,6 +158,9 @@ class Deployment:
     fragments: tuple[Path, ...] = ()
     #: every ARG that has a value, with it (``--arg`` over the default)
     args: tuple[tuple[str, str], ...] = ()
+    #: SECRET names in first-mention order: sent as ``-e NAME=value`` at deploy time
+    secrets: tuple[SecretName, ...] = ()
+    login: RegistryLogin | None = None
 
     @property
     def label(self) -> str:

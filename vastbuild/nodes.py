@@ -180,6 +180,23 @@ class Arg(Directive):
 
 
 @dataclass(frozen=True)
+class Secret(Directive):
+    """``SECRET NAME...``: environment variables whose values are read at deploy time."""
+
+    names: tuple[Word, ...]
+
+
+@dataclass(frozen=True)
+class Login(Directive):
+    """``LOGIN user PASSWORD NAME [REGISTRY host]``: the image registry's login; the
+    password is the secret ``NAME``, read at deploy time like a SECRET's value."""
+
+    user: Word
+    password: Word
+    registry: Word | None
+
+
+@dataclass(frozen=True)
 class Extension(Directive):
     """A directive the language does not define: the checker looks its keyword
     up in the directive registry (plugins) and reports it when nobody claims it."""

@@ -58,7 +58,10 @@ SYNTAX_CODES: dict[str, str] = {
 GRAMMAR = "grammar/vastfile.lark"
 MAX_LINE_BYTES = 64 * 1024
 
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+#: control characters, surrogates (undecodable bytes), and a byte order mark past the
+#: start of the file: invisible, and a formatter that moved it to the start would
+#: change what the file says
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff\ufeff]")
 _BLANK_REST = re.compile(r"[ \t]*$")
 # Where the line scanner must look, outside quotes / in "..." / in '...'.
 _STOP_BARE = re.compile(r"[\"'#\\]")
@@ -212,8 +215,9 @@ def _check_characters(physical: str, number: int, path: str) -> list[Diagnostic]
                                help="save the Vastfile as UTF-8 text"))
         elif "E002" not in seen:
             seen.add("E002")
-            name = "a NUL byte" if char == "\x00" else (
-                "a carriage return" if char == "\r" else f"control character U+{ord(char):04X}")
+            name = {"\x00": "a NUL byte", "\r": "a carriage return",
+                    "\ufeff": "a byte order mark (U+FEFF) past the start of the file"}.get(
+                char, f"control character U+{ord(char):04X}")
             found.append(error(
                 "E002", f"{name} in the Vastfile", Span.point(path, number, col),
                 help="remove it: a Vastfile is plain text (line ends \\n or \\r\\n; "
@@ -498,6 +502,14 @@ class _Converter:
             return nodes.Arg(span, keyword_span, assignment.key, assignment.value)
         return nodes.Arg(span, keyword_span, self.word(token), None)
 
+    def _secret(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Secret:
+        return nodes.Secret(span, keyword_span, tuple(self.word(_token(a)) for a in args))
+
+    def _login(self, span: Span, keyword_span: Span, args: list[_Child]) -> nodes.Login:
+        registry = self.word(_token(args[4])) if len(args) == 5 else None
+        return nodes.Login(span, keyword_span, self.word(_token(args[0])),
+                           self.word(_token(args[2])), registry)
+
     # The pieces.
 
     def span(self, token: lark.Token) -> Span:
@@ -689,7 +701,19 @@ def _explain(exc: UnexpectedInput, line: _LogicalLine) -> Diagnostic:
             needs = "STORAGE needs a size (in GB, or with a unit: 80GB, 0.5TB)"
         elif keyword == "PIP" and before == ["-r"]:
             needs = "PIP -r needs a requirements file"
+        elif keyword == "LOGIN" and before:
+            needs = {"PASSWORD": "PASSWORD needs the NAME of the secret that holds it",
+                     "REGISTRY": "REGISTRY needs a host (ghcr.io, docker.io)"}.get(
+                before[-1].upper(), f"LOGIN needs PASSWORD and a secret's NAME after "
+                                    f"`{before[-1]}`")
         return error("E009", needs, where, help=usage)
+    if keyword == "LOGIN" and expected & {"PASSWORD", "REGISTRY"}:
+        # the culprit is not quoted back: it may be a password written in the wrong place
+        word = ("PASSWORD after the user name" if "PASSWORD" in expected
+                else "REGISTRY or the end of the line after the secret's NAME")
+        return error("E010", f"LOGIN expects {word}", where,
+                     help=usage + "; the password is never written in the Vastfile: "
+                                  "PASSWORD names a secret")
     if expected & {"$END", "<END-OF-FILE>", "STORAGE"}:
         if keyword == "PIP":
             return error("E010", f"PIP -r takes one file: unexpected `{culprit}`", where,

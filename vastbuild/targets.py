@@ -139,6 +139,9 @@ def find_vastfile(path: str | os.PathLike[str], shown: str | None = None) -> Pat
             raise NoVastfile(f"no {VASTFILE} in {shown}, but {len(below)} below it: "
                              f"{some}{more}",
                              f"name them all with `{pattern}`, or one by its label")
+        if path.name == VASTFILE:  # a folder that took the name a Vastfile would have
+            raise NoVastfile(f"{shown} is a folder named {VASTFILE}, holding no Vastfile",
+                             "name the Vastfile itself (a file), or the folder that holds it")
         raise NoVastfile(f"no {VASTFILE} in {shown}",
                          f"create {candidate}, or name the Vastfile to use")
     if os.path.isfile(path):

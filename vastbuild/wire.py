@@ -12,6 +12,7 @@ differs from the vastai SDK on purpose, docs/wire.md says why.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from vastbuild.canonical import JsonValue
 from vastbuild.catalog import catalog
@@ -44,6 +45,12 @@ def _run_entry(run: RunStep) -> str | list[str]:
     return run if isinstance(run, str) else list(run)
 
 
+#: the variables vastbuild's own docker options set for the worker bootstrap; every
+#: other ``-e NAME=value`` in ``env`` is a SECRET's
+BOOTSTRAP_VARIABLES = frozenset({"REPORT_ADDR", "VAST_API_URL", "USE_SYSTEM_PYTHON",
+                                 "UV_SYSTEM_PYTHON", "UV_BREAK_SYSTEM_PACKAGES", "ENV_PATH"})
+
+
 def docker_env(d: Deployment, api_url: str, autoscaler_url: str) -> str:
     """The docker options string (``env`` in the registration body).
 
@@ -63,6 +70,58 @@ def docker_env(d: Deployment, api_url: str, autoscaler_url: str) -> str:
     elif d.venv is not None:
         options.append(f"-e ENV_PATH={d.venv}")
     return " ".join(options)
+
+
+def docker_options(env: str) -> list[str]:
+    """Docker options as ``-p 8000:8000/tcp`` / ``-e KEY=VALUE`` pairs."""
+    options: list[str] = []
+    for word in env.split():
+        if word.startswith("-") and not word[1:2].isdigit():
+            options.append(word)
+        elif options and options[-1].startswith("-") and " " not in options[-1]:
+            options[-1] += " " + word
+        else:
+            options.append(word)
+    return options
+
+
+def split_secrets(env: str) -> tuple[list[str], dict[str, str]]:
+    """``env``'s options without the secrets' ``-e NAME=value``, and those values by
+    name: what may be shown, and what may only be compared."""
+    public: list[str] = []
+    secrets: dict[str, str] = {}
+    for option in docker_options(env):
+        flag, _, assignment = option.partition(" ")
+        name, equals, value = assignment.partition("=")
+        if flag == "-e" and equals and name not in BOOTSTRAP_VARIABLES:
+            secrets[name] = value
+        else:
+            public.append(option)
+    return public, secrets
+
+
+def masked_env(env: str) -> str:
+    """``env`` fit to show: each secret's value replaced by ``***``."""
+    public, secrets = split_secrets(env)
+    return " ".join([*public, *(f"-e {name}=***" for name in secrets)])
+
+
+def with_secrets(body: Mapping[str, JsonValue], d: Deployment,
+                 values: Mapping[str, str]) -> dict[str, JsonValue]:
+    """The registration body as sent: each SECRET appended to ``env`` as ``-e
+    NAME=value`` (in Vastfile order) and the registry password as
+    ``docker_login_pass`` (after ``docker_login_user``, the SDK's field order).
+    ``values`` holds every secret the deployment names. The result is for the
+    request alone: it is never written, cached or shown."""
+    sent: dict[str, JsonValue] = {}
+    for key, value in body.items():
+        if key == "env" and d.secrets:
+            extra = " ".join(f"-e {s.name}={values[s.name]}" for s in d.secrets)
+            value = f"{value} {extra}" if value else extra
+        sent[key] = value
+        if key == "docker_login_user" and d.login is not None:
+            sent["docker_login_pass"] = values[d.login.password.name]
+    return sent
 
 
 def search_params(d: Deployment) -> str:
@@ -128,6 +187,9 @@ def deployment_config(
         body["ttl"] = d.ttl
     if d.version_label is not None:
         body["version_label"] = d.version_label
+    if d.login is not None:  # the password joins at deploy time (with_secrets)
+        body["docker_login_user"] = d.login.user
+        body["docker_login_repo"] = d.login.registry
     settings = dict(d.autoscale)
     for setting in AUTOSCALE_SETTINGS:
         if setting.name in settings:

@@ -32,6 +32,15 @@ COMMANDS = {
     "targets": "vastbuild.cli.workspace:targets",
     "affected": "vastbuild.cli.workspace:affected",
     "config": "vastbuild.cli.workspace:config",
+    "import": "vastbuild.cli.sdkimport:import_",
+    "status": "vastbuild.cli.operate:status",
+    "logs": "vastbuild.cli.operate:logs",
+    "wait": "vastbuild.cli.operate:wait",
+    "stop": "vastbuild.cli.operate:stop",
+    "start": "vastbuild.cli.operate:start",
+    "down": "vastbuild.cli.operate:down",
+    "history": "vastbuild.cli.operate:history",
+    "rollback": "vastbuild.cli.operate:rollback",
 }
 
 

@@ -22,6 +22,7 @@ from vastbuild.api import (
     cache_clear,
     cache_gc,
     cache_stats,
+    cache_verify,
     check_depfile,
     compressors,
     format_bytes,
@@ -322,3 +323,32 @@ def clear(settings: GlobalOptions) -> None:
     count = cache_clear(settings.cache_dir)
     if not settings.quiet:
         click.echo(f"cleared {count} entries from {settings.cache_dir}")
+
+
+@cache.command()
+@options.as_json
+@click.pass_obj
+def verify(settings: GlobalOptions, as_json: bool) -> None:
+    """Re-hash every entry and drop the damaged ones; the next build rebuilds them.
+
+    Step results, generated files and file indexes are checked against their
+    SHA-256; compressed chunks against the stat they were written with and the
+    checksums of their gzip members or zstd frames; cached artifacts against those
+    checksums. Exit codes: 0 the cache is sound, 1 damaged entries were found and
+    dropped (each is listed).
+    """
+    report = cache_verify(settings.cache_dir)
+    if as_json:
+        click.echo(json.dumps({"directory": str(report.directory), "checked": report.checked,
+                               "damaged": [{"kind": d.kind, "name": d.name, "reason": d.reason}
+                                           for d in report.damaged]}, indent=2))
+    elif report.damaged:
+        for d in report.damaged:
+            click.echo(f"damaged {d.kind}: {d.name}: {d.reason}")
+        click.echo(f"dropped {len(report.damaged)} damaged of {sum(report.checked.values())} "
+                   f"entries in {report.directory}; the next build rebuilds them")
+    elif not settings.quiet:
+        click.echo(f"checked {sum(report.checked.values())} entries in {report.directory}: "
+                   "none damaged")
+    if report.damaged:
+        raise click.exceptions.Exit(1)

@@ -19,23 +19,25 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vastbuild.api import connect, format_bytes, plan_deploy, read_api_key
+from vastbuild.api import connect, format_bytes, plan_deploy, read_api_key, wait_for_rollout
 from vastbuild.api import deploy as deploy_targets
 from vastbuild.api import keep_alive as send_heartbeats
 from vastbuild.cli import options
 from vastbuild.cli.context import GlobalOptions
-from vastbuild.cli.report import load, narrowed
+from vastbuild.cli.report import EXIT_INPUT, load, narrowed
 
 if TYPE_CHECKING:
-    from vastbuild.api import DeployOutcome, VastClient
+    from vastbuild.api import Deployment, DeployOutcome, VastClient
 
 
 @click.command()
 @options.paths
 @options.server
+@options.secrets
 @click.pass_obj
 def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url: str | None,
-         autoscaler_url: str | None, api_key_file: Path | None) -> None:
+         autoscaler_url: str | None, api_key_file: Path | None,
+         secret_files: dict[str, Path], secrets_file: Path | None) -> None:
     """Say what deploying would do: the update tier of each target and every reason.
 
     Reads the server (deployment record, endpoint settings, versions) and the
@@ -45,7 +47,8 @@ def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url
     with _client(settings, api_url, autoscaler_url, api_key_file) as client:
         plans = plan_deploy(models, client=client, cache_dir=settings.cache_dir,
                             remote_cache=settings.remote_cache,
-                            remote_cache_read_only=settings.remote_cache_read_only)
+                            remote_cache_read_only=settings.remote_cache_read_only,
+                            secrets=options.secret_sources(secret_files, secrets_file))
     if as_json:
         click.echo(json.dumps({"targets": [{
             "label": p.label, "name": p.desired.name, "tag": p.desired.tag,
@@ -72,11 +75,19 @@ def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url
               help="Build and plan, read the server, change nothing.")
 @click.option("--keep-alive", is_flag=True,
               help="After deploying, send heartbeats for targets with a TTL until interrupted.")
+@click.option("--wait", "wait_", is_flag=True,
+              help="After deploying, wait until each target's workers serve the new version.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              metavar="S", help="With --wait: give up after S seconds per target.")
+@click.option("--wait-interval", type=click.FloatRange(min=0.05), default=1.0, hidden=True)
 @options.server
+@options.secrets
 @click.pass_obj
 def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str | None,
-           dry_run: bool, keep_alive: bool, as_json: bool, api_url: str | None,
-           autoscaler_url: str | None, api_key_file: Path | None) -> None:
+           dry_run: bool, keep_alive: bool, wait_: bool, timeout: float, wait_interval: float,
+           as_json: bool, api_url: str | None, autoscaler_url: str | None,
+           api_key_file: Path | None, secret_files: dict[str, Path],
+           secrets_file: Path | None) -> None:
     """Build, plan, register, upload what the server lacks, and roll the workers.
 
     Prints a summary per target: tier, server action, endpoint, what was
@@ -95,7 +106,8 @@ def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str 
         outcomes = deploy_targets(models, client=client, cache_dir=settings.cache_dir,
                                   dry_run=dry_run, keep_alive=keep_alive, report=say,
                                   remote_cache=settings.remote_cache,
-                                  remote_cache_read_only=settings.remote_cache_read_only)
+                                  remote_cache_read_only=settings.remote_cache_read_only,
+                                  secrets=options.secret_sources(secret_files, secrets_file))
         for outcome in outcomes:
             for warning in outcome.warnings:
                 click.echo(f"warning: {outcome.label}: {warning}", err=True)
@@ -103,6 +115,8 @@ def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str 
             click.echo(json.dumps({"targets": [o.to_json() for o in outcomes]}, indent=2))
         else:
             _summary(outcomes, time.monotonic() - started, dry_run)
+        if wait_ and not dry_run:
+            _wait_for_all(settings, client, models, outcomes, timeout, wait_interval)
         if keep_alive:
             stop = threading.Event()
             tell = _progress(settings, at=0)
@@ -111,6 +125,26 @@ def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str 
             except KeyboardInterrupt:
                 stop.set()
                 tell("keep-alive stopped")
+
+
+def _wait_for_all(settings: GlobalOptions, client: VastClient, models: list[Deployment],
+                  outcomes: list[DeployOutcome], timeout: float, interval: float) -> None:
+    """Wait for each deployed target's workers to serve what was deployed; exit 1 with
+    the failing workers' log lines when one fails or the wait times out."""
+    failed = False
+    for model, outcome in zip(models, outcomes, strict=True):
+        result = wait_for_rollout(model, outcome.hash, client=client, timeout=timeout,
+                                  interval=interval, report=_progress(settings, at=0))
+        if result.ok:
+            if not settings.quiet:
+                click.echo(f"{outcome.label}: serving {outcome.hash[:16]}", err=True)
+            continue
+        failed = True
+        click.echo(f"error: {outcome.label}: {result.reason}", err=True)
+        for line in result.log:
+            click.echo(f"  {line}", err=True)
+    if failed:
+        raise SystemExit(EXIT_INPUT)
 
 
 def _summary(outcomes: list[DeployOutcome], seconds: float, dry_run: bool) -> None:

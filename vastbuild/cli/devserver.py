@@ -40,10 +40,17 @@ from vastbuild.cli.context import GlobalOptions
 @click.option("--omit-workergroup-id", is_flag=True,
               help="Leave workergroup_id out of registration answers, so that clients must "
                    "find the workergroup through /api/v0/workergroups/.")
+@click.option("--worker-step", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              metavar="SECONDS", envvar="VASTBUILD_DEV_SERVER_WORKER_STEP", show_envvar=True,
+              help="How long each state change of a simulated worker takes.")
+@click.option("--fail-workers", type=click.IntRange(min=0), default=0, metavar="N",
+              envvar="VASTBUILD_DEV_SERVER_FAIL_WORKERS", show_envvar=True,
+              help="N workers of the next rollout end in error (for testing `deploy --wait`).")
 @click.pass_obj
 def dev_server(settings: GlobalOptions | None, host: str, port: int, data_dir: Path | None,
                api_keys: tuple[str, ...], upload_ttl: float, download_ttl: float,
-               admin_token: str | None, omit_workergroup_id: bool) -> None:
+               admin_token: str | None, omit_workergroup_id: bool, worker_step: float,
+               fail_workers: int) -> None:
     """Serve the Vast deployment API locally (web API, autoscaler, blob storage on one port).
 
     vastbuild, the vastai SDK and its worker bootstrap can all deploy to it offline.
@@ -53,7 +60,8 @@ def dev_server(settings: GlobalOptions | None, host: str, port: int, data_dir: P
     server = start_dev_server(
         data_dir, host=host, port=port, api_keys=api_keys, upload_ttl=upload_ttl,
         download_ttl=download_ttl, admin_token=admin_token,
-        omit_workergroup_id=omit_workergroup_id, access_log=None if quiet else sys.stderr)
+        omit_workergroup_id=omit_workergroup_id, worker_step=worker_step,
+        fail_workers=fail_workers, access_log=None if quiet else sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)
     if not server.is_loopback:
         click.echo(f"warning: listening on {host}: anyone who can reach this address can use "

@@ -18,7 +18,9 @@ from vastbuild.api import (
     DEFAULT_API_URL,
     DEFAULT_AUTOSCALER_URL,
     InvalidArgument,
+    SecretSources,
     check_url,
+    parse_secret_option,
 )
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -63,6 +65,38 @@ FORMAT_CHOICES: dict[str, tuple[str, ...]] = {
 artifact_format = click.option(
     "--format", "artifact_format", type=click.Choice(sorted(FORMAT_CHOICES)), default="both",
     show_default=True, help="gz: what Vast's workers take; zst: vastbuild's own; both.")
+
+
+def _secret_files(ctx: click.Context, param: click.Parameter,
+                  value: tuple[str, ...]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for option in value:
+        try:
+            name, path = parse_secret_option(option)
+        except InvalidArgument as exc:
+            raise click.BadParameter(f"{exc.message}; {exc.hint}") from None
+        found[name] = path
+    return found
+
+
+secret = click.option(
+    "--secret", "secret_files", multiple=True, metavar="NAME=@FILE", callback=_secret_files,
+    help="Read the value of SECRET NAME (or of LOGIN's PASSWORD NAME) from FILE; "
+         "repeatable. Default: the environment.")
+secrets_file = click.option(
+    "--secrets-file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Read secret values from a dotenv file (NAME=value lines); the environment fills "
+         "in the rest.")
+
+
+def secrets(command: F) -> F:
+    """``--secret NAME=@FILE`` and ``--secrets-file``: where secret values come from."""
+    return secret(secrets_file(command))
+
+
+def secret_sources(secret_files: dict[str, Path], secrets_file: Path | None) -> SecretSources:
+    """What the two options said, as the library takes it (the environment fills in)."""
+    return SecretSources(files=secret_files, secrets_file=secrets_file)
 
 
 def urls(command: F) -> F:

@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,7 +22,6 @@ from vastbuild.api import (
     DiagnosticError,
     InvalidArgument,
     Settings,
-    Target,
     VastbuildError,
     affected_targets,
     load_all,
@@ -30,6 +30,9 @@ from vastbuild.api import (
     sort_key,
 )
 from vastbuild.cli.context import GlobalOptions
+
+if TYPE_CHECKING:
+    from vastbuild.api import Deployment
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -53,6 +56,7 @@ SETTING_FLAGS = {
     "port": "--port",
     "remote_cache": "--remote-cache, $VASTBUILD_REMOTE_CACHE or remote_cache in "
                     "vastbuild.toml",
+    "secrets": "--secret NAME=@FILE or --secrets-file FILE",
 }
 
 
@@ -108,7 +112,7 @@ def print_warnings(diagnostics: Iterable[Diagnostic], options: GlobalOptions) ->
         print_diagnostics(found, options.color)
 
 
-def load(paths: Sequence[str], options: GlobalOptions) -> list[Target]:
+def load(paths: Sequence[str], options: GlobalOptions) -> list[Deployment]:
     """Every target's checked model, its Vastfile's warnings printed; the library's
     errors (a path naming no Vastfile, diagnostics of any file) propagate to :func:`run`."""
     loaded = load_all(list(paths), tag=options.tag, args=options.args)

@@ -16,6 +16,10 @@ class DevServerOptions:
     download_ttl: float = 600.0
     admin_token: str | None = None
     omit_workergroup_id: bool = False
+    #: seconds each simulated worker state transition takes
+    worker_step: float = 0.5
+    #: how many workers of the next rollout end in ``error``
+    fail_workers: int = 0
 
 
 @dataclass(frozen=True)

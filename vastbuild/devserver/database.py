@@ -22,9 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vastbuild.devserver import workers
 from vastbuild.devserver.registration import FILE_HASH_PATTERN, Registration
-from vastbuild.devserver.tier_table import CREATED, EXISTS, Decision, decide
+from vastbuild.devserver.tier_table import (
+    CREATED,
+    EXISTS,
+    HARD_UPDATE,
+    SOFT_UPDATE,
+    Decision,
+    decide,
+)
 from vastbuild.errors import VastbuildError
+from vastbuild.wire import masked_env
 
 _SCHEMA_VERSION = "1"
 _SCHEMA = """
@@ -116,8 +125,11 @@ class Registered:
 class ServerDatabase:
     """All state of one dev server; safe to share between request threads."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, *, worker_step: float = 0.5, fail_workers: int = 0):
         self.data_dir = data_dir
+        #: seconds per simulated worker state transition (``--worker-step``)
+        self.worker_step = worker_step
+        self._rollouts = workers.Rollouts(fail_workers)
         self.blob_dir = data_dir / "blobs"
         self.tmp_dir = data_dir / "tmp"
         try:
@@ -147,7 +159,7 @@ class ServerDatabase:
             self._db.close()
 
     def _create_schema(self) -> None:
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + workers.SCHEMA)
         self._db.execute("BEGIN IMMEDIATE")
         try:
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
@@ -221,16 +233,77 @@ class ServerDatabase:
                 deployment_id, endpoint_id = row["id"], row["endpoint_id"]
                 workergroup_id = row["workergroup_id"]
             if decision.action != EXISTS:
-                self._add_version(db, account, deployment_id, new, decision, has_blob, now)
+                version_id = self._add_version(db, account, deployment_id, new, decision,
+                                               has_blob, now)
                 db.execute("UPDATE endpoints SET settings=? WHERE id=?",
                            (json.dumps(new.autoscale), endpoint_id))
                 db.execute("UPDATE workergroups SET search_params=? WHERE id=?",
                            (new.search_params, workergroup_id))
+                self._simulate_registration(db, account, deployment_id, endpoint_id,
+                                            workergroup_id, version_id, decision, now)
         return Registered(deployment_id, endpoint_id, workergroup_id, decision, has_blob)
+
+    def _simulate_registration(self, db: sqlite3.Connection, account: int, deployment_id: int,
+                               endpoint_id: int, workergroup_id: int, version_id: int,
+                               decision: Decision, now: float) -> None:
+        """What a registration does to the workers: a new deployment starts its
+        ``cold_workers``, a hard update reboots them, a soft one waits for
+        ``/update_workers/``, and a changed ``cold_workers`` adds or removes some."""
+        step = self.worker_step
+        workers.log(db, account, endpoint_id, workergroup_id, workers.DEBUG, now,
+                    f"registration of deployment {deployment_id}: {decision.action}, version "
+                    f"{version_id}, changed: {', '.join(decision.changed) or 'nothing'}")
+        if decision.action == CREATED:
+            count = _cold_workers(db, endpoint_id)
+            workers.log(db, account, endpoint_id, workergroup_id, workers.INFO0, now,
+                        f"deployment {deployment_id} created: {count} workers starting on "
+                        f"version {version_id}")
+            workers.spawn(db, account, endpoint_id, workergroup_id, version_id, count,
+                          self._rollouts.take(count), step, now)
+            return
+        if decision.action == HARD_UPDATE:
+            moved = workers.roll(db, account, workergroup_id, version_id, True, self._rollouts,
+                                 step, now)
+            workers.log(db, account, endpoint_id, workergroup_id, workers.INFO0, now,
+                        f"hard update to version {version_id}: {moved} workers rebooting")
+        elif decision.action == SOFT_UPDATE:
+            workers.log(db, account, endpoint_id, workergroup_id, workers.INFO0, now,
+                        f"soft update to version {version_id} registered; workers move on "
+                        "/update_workers/")
+        self._scale(db, account, endpoint_id, now)
+
+    def _scale(self, db: sqlite3.Connection, account: int, endpoint_id: int, now: float) -> None:
+        """Add or remove workers until an active endpoint has ``cold_workers`` of them.
+
+        A stopped or suspended endpoint keeps the workers it has (suspended: no
+        scaling, as Vast documents it; stopped: a start scales it).
+        """
+        endpoint = db.execute("SELECT endpoint_state FROM endpoints WHERE id=?",
+                              (endpoint_id,)).fetchone()
+        deployment = db.execute("SELECT workergroup_id, current_version_id FROM deployments "
+                                "WHERE endpoint_id=?", (endpoint_id,)).fetchone()
+        if endpoint is None or endpoint["endpoint_state"] != "active" or deployment is None:
+            return
+        group = deployment["workergroup_id"]
+        if db.execute("SELECT 1 FROM workergroups WHERE id=?", (group,)).fetchone() is None:
+            return  # the workergroup was deleted: there is nothing to scale
+        wanted = _cold_workers(db, endpoint_id)
+        have = int(db.execute("SELECT count(*) FROM workers WHERE workergroup_id=?",
+                              (group,)).fetchone()[0])
+        if wanted > have:
+            workers.spawn(db, account, endpoint_id, group, deployment["current_version_id"],
+                          wanted - have, 0, self.worker_step, now)
+        elif wanted < have:
+            for worker in workers.remove(db, "workergroup_id", group, have - wanted):
+                workers.log(db, account, endpoint_id, group, workers.INFO1, now,
+                            f"worker {worker} destroyed (scaled down)")
+        if wanted != have:
+            workers.log(db, account, endpoint_id, group, workers.INFO0, now,
+                        f"cold_workers {wanted}: {have} -> {wanted} workers")
 
     @staticmethod
     def _add_version(db: sqlite3.Connection, account: int, deployment_id: int,
-                     new: Registration, decision: Decision, has_blob: bool, now: float) -> None:
+                     new: Registration, decision: Decision, has_blob: bool, now: float) -> int:
         number = int(db.execute("SELECT count(*) FROM versions WHERE deployment_id=?",
                                 (deployment_id,)).fetchone()[0]) + 1
         version_id = _insert(
@@ -243,6 +316,7 @@ class ServerDatabase:
             " last_healthy_version_id = CASE WHEN ? THEN ? ELSE last_healthy_version_id END"
             " WHERE id=?",
             (json.dumps(new.to_json()), version_id, now, has_blob, version_id, deployment_id))
+        return version_id
 
     def deployments(self, account: int) -> list[dict[str, Any]]:
         with self._transaction() as db:
@@ -256,12 +330,6 @@ class ServerDatabase:
                              (account, deployment_id)).fetchone()
         return _deployment_record(row) if row else None
 
-    def find_deployment(self, account: int, name: str, tag: str) -> int | None:
-        with self._transaction() as db:
-            row = db.execute("SELECT id FROM deployments WHERE account_id=? AND name=? AND tag=?",
-                             (account, name, tag)).fetchone()
-        return row["id"] if row else None
-
     def versions(self, account: int, deployment_id: int) -> list[dict[str, Any]]:
         """The deployment's history, oldest first (empty for a foreign or unknown id)."""
         with self._transaction() as db:
@@ -269,18 +337,73 @@ class ServerDatabase:
                               "ORDER BY id", (account, deployment_id)).fetchall()
         return [_version_record(row) for row in rows]
 
-    def delete_deployment(self, account: int, deployment_id: int) -> bool:
-        """Forget the deployment, its endpoint, workergroup and versions (its blobs stay)."""
+    def delete_deployment(self, account: int, deployment_id: int) -> list[int] | None:
+        """Forget the deployment, its endpoint, workergroup, versions, workers and logs
+        (its blobs stay). Returns the destroyed workers' ids; None: not the account's."""
         with self._transaction() as db:
-            row = db.execute("SELECT * FROM deployments WHERE account_id=? AND id=?",
+            row = db.execute("SELECT endpoint_id FROM deployments WHERE account_id=? AND id=?",
                              (account, deployment_id)).fetchone()
+            return None if row is None else _delete_endpoint(db, row["endpoint_id"])
+
+    def delete_deployments_named(self, account: int, name: str,
+                                 tag: str | None) -> list[tuple[int, list[int]]]:
+        """Delete the account's deployments called ``name`` (every tag when ``tag`` is
+        None); returns each one's id and destroyed workers."""
+        with self._transaction() as db:
+            rows = db.execute("SELECT id, endpoint_id FROM deployments WHERE account_id=? AND "
+                              "name=? AND (? IS NULL OR tag=?) ORDER BY id",
+                              (account, name, tag, tag)).fetchall()
+            return [(row["id"], _delete_endpoint(db, row["endpoint_id"])) for row in rows]
+
+    def delete_endpoint(self, account: int, endpoint_id: int) -> list[int] | None:
+        """Delete an endpoint with its workergroups, workers and deployment (the dev
+        server keeps no deployment without its endpoint); None: not the account's."""
+        with self._transaction() as db:
+            row = db.execute("SELECT id FROM endpoints WHERE account_id=? AND id=?",
+                             (account, endpoint_id)).fetchone()
+            return None if row is None else _delete_endpoint(db, endpoint_id)
+
+    def delete_workergroup(self, account: int, workergroup_id: int, now: float) -> list[int] | None:
+        """Delete a workergroup and destroy its workers; the endpoint and deployment stay
+        (without workers). None: not the account's."""
+        with self._transaction() as db:
+            row = db.execute("SELECT endpoint_id FROM workergroups WHERE account_id=? AND id=?",
+                             (account, workergroup_id)).fetchone()
             if row is None:
-                return False
-            db.execute("DELETE FROM versions WHERE deployment_id=?", (deployment_id,))
-            db.execute("DELETE FROM workergroups WHERE id=?", (row["workergroup_id"],))
-            db.execute("DELETE FROM endpoints WHERE id=?", (row["endpoint_id"],))
-            db.execute("DELETE FROM deployments WHERE id=?", (deployment_id,))
-        return True
+                return None
+            destroyed = workers.remove(db, "workergroup_id", workergroup_id)
+            db.execute("DELETE FROM workergroups WHERE id=?", (workergroup_id,))
+            workers.log(db, account, row["endpoint_id"], None, workers.INFO0, now,
+                        f"workergroup {workergroup_id} deleted: {len(destroyed)} workers "
+                        "destroyed")
+            return destroyed
+
+    def advance(self, account: int, now: float) -> None:
+        """Bring the account up to ``now``: delete deployments whose TTL ran out without
+        a heartbeat, then play the worker transitions that fell due."""
+        with self._transaction() as db:
+            expired = db.execute(
+                "SELECT endpoint_id FROM deployments WHERE account_id=? AND "
+                "json_extract(registration, '$.ttl') IS NOT NULL AND "
+                "max(coalesce(last_client_heartbeat, 0), updated_at) + "
+                "json_extract(registration, '$.ttl') < ?", (account, now)).fetchall()
+            for row in expired:
+                _delete_endpoint(db, row["endpoint_id"])
+            workers.advance(db, account, self.worker_step, now)
+
+    def endpoint_workers(self, account: int, endpoint_id: int) -> list[dict[str, Any]] | None:
+        with self._transaction() as db:
+            if not _owns(db, "endpoints", account, endpoint_id):
+                return None
+            return workers.listing(db, account, endpoint_id)
+
+    def logs(self, account: int, table: str, owner: int, tail: int | None) -> dict[str, str] | None:
+        """The four level logs of the account's endpoint or workergroup (``table``)."""
+        column = {"endpoints": "endpoint_id", "workergroups": "workergroup_id"}[table]
+        with self._transaction() as db:
+            if not _owns(db, table, account, owner):
+                return None
+            return workers.read_logs(db, account, column, owner, tail)
 
     def heartbeat(self, account: int, deployment_id: int, now: float) -> bool:
         with self._transaction() as db:
@@ -288,12 +411,43 @@ class ServerDatabase:
                               "WHERE account_id=? AND id=?",
                               (now, account, deployment_id)).rowcount == 1
 
-    def set_endpoint_state(self, account: int, deployment_id: int, state: str) -> bool:
+    def deployment_endpoint(self, account: int, deployment_id: int) -> int | None:
         with self._transaction() as db:
-            return db.execute(
-                "UPDATE endpoints SET endpoint_state=? WHERE account_id=? AND id = "
-                "(SELECT endpoint_id FROM deployments WHERE account_id=? AND id=?)",
-                (state, account, account, deployment_id)).rowcount == 1
+            row = db.execute("SELECT endpoint_id FROM deployments WHERE account_id=? AND id=?",
+                             (account, deployment_id)).fetchone()
+        return None if row is None else int(row["endpoint_id"])
+
+    def update_endpoint(self, account: int, endpoint_id: int, state: str | None,
+                        settings: dict[str, Any], now: float) -> bool:
+        """Change an endpoint's state and settings, and its workers with them: ``stopped``
+        stops them, ``active`` after ``stopped`` starts them, a new ``cold_workers``
+        scales an active endpoint. False: not the account's endpoint."""
+        with self._transaction() as db:
+            row = db.execute("SELECT * FROM endpoints WHERE account_id=? AND id=?",
+                             (account, endpoint_id)).fetchone()
+            if row is None:
+                return False
+            merged = {**json.loads(row["settings"]), **settings}
+            before, after = row["endpoint_state"], state or row["endpoint_state"]
+            db.execute("UPDATE endpoints SET endpoint_state=?, settings=? WHERE id=?",
+                       (after, json.dumps(merged), endpoint_id))
+            if settings:
+                workers.log(db, account, endpoint_id, None, workers.INFO1, now,
+                            "settings changed: " + ", ".join(
+                                f"{name}={value}" for name, value in sorted(settings.items())))
+            if after != before:
+                workers.log(db, account, endpoint_id, None, workers.INFO0, now,
+                            f"endpoint {endpoint_id}: {before} -> {after}")
+            if after == "stopped" and before != "stopped":
+                workers.stop(db, endpoint_id, self.worker_step, now)
+            elif after == "active" and before == "stopped":
+                deployment = db.execute("SELECT current_version_id FROM deployments WHERE "
+                                        "endpoint_id=?", (endpoint_id,)).fetchone()
+                if deployment is not None:
+                    workers.start(db, endpoint_id, deployment["current_version_id"],
+                                  self.worker_step, now)
+            self._scale(db, account, endpoint_id, now)
+            return True
 
     # endpoints and workergroups
 
@@ -314,13 +468,22 @@ class ServerDatabase:
 
     def rolling_update(self, account: int, workergroup_id: int,
                        now: float) -> dict[str, Any] | None:
-        """Record a rolling update of the account's workergroup (None: not the account's)."""
+        """Roll the account's workergroup to its deployment's current version, and count
+        it (None: not the account's workergroup)."""
         with self._transaction() as db:
             db.execute("UPDATE workergroups SET rolling_updates = rolling_updates + 1, "
                        "last_rolling_update=? WHERE account_id=? AND id=?",
                        (now, account, workergroup_id))
             row = db.execute("SELECT * FROM workergroups WHERE account_id=? AND id=?",
                              (account, workergroup_id)).fetchone()
+            deployment = db.execute("SELECT current_version_id FROM deployments WHERE "
+                                    "workergroup_id=?", (workergroup_id,)).fetchone()
+            if row is not None and deployment is not None:
+                version = deployment["current_version_id"]
+                moved = workers.roll(db, account, workergroup_id, version, False,
+                                     self._rollouts, self.worker_step, now)
+                workers.log(db, account, row["endpoint_id"], workergroup_id, workers.INFO0, now,
+                            f"rolling update to version {version}: {moved} workers")
         return _workergroup_record(row) if row else None
 
     # blobs
@@ -346,6 +509,28 @@ class ServerDatabase:
                 "UPDATE deployments SET last_healthy_version_id = current_version_id "
                 "WHERE account_id=? AND json_extract(registration, '$.file_hash')=?",
                 (account, file_hash))
+
+
+def _cold_workers(db: sqlite3.Connection, endpoint_id: int) -> int:
+    settings = db.execute("SELECT settings FROM endpoints WHERE id=?", (endpoint_id,)).fetchone()
+    return int(json.loads(settings["settings"]).get("cold_workers") or 0)
+
+
+def _owns(db: sqlite3.Connection, table: str, account: int, record_id: int) -> bool:
+    return db.execute(f"SELECT 1 FROM {table} WHERE account_id=? AND id=?",
+                      (account, record_id)).fetchone() is not None
+
+
+def _delete_endpoint(db: sqlite3.Connection, endpoint_id: int) -> list[int]:
+    """Delete an endpoint and all that hangs on it; returns the destroyed workers' ids."""
+    destroyed = workers.remove(db, "endpoint_id", endpoint_id)
+    for table in ("logs", "workergroups"):
+        db.execute(f"DELETE FROM {table} WHERE endpoint_id=?", (endpoint_id,))
+    db.execute("DELETE FROM versions WHERE deployment_id IN "
+               "(SELECT id FROM deployments WHERE endpoint_id=?)", (endpoint_id,))
+    db.execute("DELETE FROM deployments WHERE endpoint_id=?", (endpoint_id,))
+    db.execute("DELETE FROM endpoints WHERE id=?", (endpoint_id,))
+    return destroyed
 
 
 def _insert(db: sqlite3.Connection, statement: str, arguments: tuple[Any, ...]) -> int:
@@ -374,8 +559,10 @@ class _Transaction:
 
 
 _DEPLOYMENT_QUERY = (
-    "SELECT d.*, e.endpoint_state, w.rolling_updates FROM deployments d "
-    "JOIN endpoints e ON e.id = d.endpoint_id JOIN workergroups w ON w.id = d.workergroup_id")
+    "SELECT d.*, e.endpoint_state, coalesce(w.rolling_updates, 0) AS rolling_updates, "
+    "(SELECT count(*) FROM workers k WHERE k.workergroup_id = d.workergroup_id) AS worker_count "
+    "FROM deployments d JOIN endpoints e ON e.id = d.endpoint_id "
+    "LEFT JOIN workergroups w ON w.id = d.workergroup_id")
 
 
 def _deployment_record(row: sqlite3.Row) -> dict[str, Any]:
@@ -387,9 +574,9 @@ def _deployment_record(row: sqlite3.Row) -> dict[str, Any]:
         "tag": row["tag"],
         "endpoint_id": row["endpoint_id"],
         "endpoint_state": row["endpoint_state"],
-        "worker_count": 0,
+        "worker_count": row["worker_count"],
         "s3_key": blob_key(row["account_id"], registration["file_hash"]),
-        "env": registration["env"],
+        "env": _shown_env(registration["env"]),
         "image": registration["image"],
         "storage": registration["storage"],
         "search_params": registration["search_params"],
@@ -408,6 +595,12 @@ def _deployment_record(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
+def _shown_env(env: str | None) -> str | None:
+    """The docker options as answers show them: kept whole in the database, as Vast
+    keeps what it receives, but each secret's value shown as ``***``."""
+    return None if env is None else masked_env(env)
+
+
 def _version_record(row: sqlite3.Row) -> dict[str, Any]:
     registration = json.loads(row["registration"])
     return {
@@ -420,7 +613,7 @@ def _version_record(row: sqlite3.Row) -> dict[str, Any]:
         "file_size": registration["file_size"],
         "s3_key": blob_key(row["account_id"], registration["file_hash"]),
         "image": registration["image"],
-        "env": registration["env"],
+        "env": _shown_env(registration["env"]),
         "search_params": registration["search_params"],
         "storage": registration["storage"],
         "ttl": registration["ttl"],

@@ -1,6 +1,6 @@
 """HTTP plumbing of the dev server: the route table, authentication, faults, the wire.
 
-One port serves the web API, the autoscaler route and the blob routes, as the
+One port serves the web API, the autoscaler's routes and the blob routes, as the
 three hosts of the real service would. Paths match with or without their
 trailing slash, as the SDK is not consistent about them. API routes take the
 key as ``Authorization: Bearer KEY``, as ``?api_key=KEY`` (the SDK sends both),
@@ -36,6 +36,9 @@ from vastbuild.devserver.messages import Request, Response, api_error, json_resp
 
 #: Largest JSON body an API route reads (registrations are a few hundred bytes).
 MAX_JSON_BODY = 1024 * 1024
+#: The whole numbers a JSON body may carry: SQLite's signed 64-bit integers.
+_MIN_INT, _MAX_INT = -(2**63), 2**63 - 1
+_MAX_INT_DIGITS = len(str(_MAX_INT))
 #: How long an answer that leaves the request body unread waits for the client
 #: to finish sending before the connection is closed (see ``_linger``).
 LINGER_SECONDS = 5.0
@@ -57,7 +60,10 @@ def _route(method: str, path: str, handler: Handler, auth: str = KEY) -> Route:
     return Route(method, re.compile(path.rstrip("/") + "/?"), handler, auth)
 
 
-_ID = r"(\d+)"
+#: An id in a path: ASCII digits, at most 18 of them, so that it always fits
+#: SQLite's 64-bit integers. A longer one is no route (404); it used to reach
+#: SQLite (OverflowError) or ``int``'s digit limit (ValueError): a 500.
+_ID = r"([0-9]{1,18})"
 ROUTES: tuple[Route, ...] = (
     _route("GET", "/healthz", lambda context, request: json_response(200, {"ok": True}), OPEN),
     _route("PUT", "/api/v0/deployments", webapi.put_deployment),
@@ -71,11 +77,19 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", f"/api/v0/deployment/{_ID}/stop", webapi.stop_deployment),
     _route("POST", f"/api/v0/deployment/{_ID}/start", webapi.start_deployment),
     _route("GET", "/api/v0/workergroups", webapi.list_workergroups),
+    _route("GET", "/api/v0/autojobs", webapi.list_workergroups),
+    _route("DELETE", f"/api/v0/workergroups/{_ID}", webapi.delete_workergroup),
+    _route("DELETE", f"/api/v0/autojobs/{_ID}", webapi.delete_workergroup),
     _route("GET", "/api/v0/endptjobs", webapi.list_endpoints),
     _route("GET", f"/api/v0/endptjobs/{_ID}", webapi.get_endpoint),
+    _route("PUT", f"/api/v0/endptjobs/{_ID}", webapi.update_endpoint),
+    _route("DELETE", f"/api/v0/endptjobs/{_ID}", webapi.delete_endpoint),
     _route("POST", "/update_workers", webapi.update_workers),
+    _route("POST", "/get_endpoint_logs", webapi.endpoint_logs),
+    _route("POST", "/get_autogroup_logs", webapi.workergroup_logs),
+    _route("POST", "/get_endpoint_workers", webapi.endpoint_workers),
     _route("POST", webapi.UPLOAD_PATH, blobs.upload, SIGNED),
-    _route("GET", r"/blobs/(\d+)/([0-9A-Za-z][0-9A-Za-z_.-]*)", blobs.download, SIGNED),
+    _route("GET", rf"/blobs/{_ID}/([0-9A-Za-z][0-9A-Za-z_.-]*)", blobs.download, SIGNED),
     _route("GET", "/_dev/faults", admin.list_faults, ADMIN),
     _route("POST", "/_dev/faults", admin.arm_fault, ADMIN),
     _route("DELETE", "/_dev/faults", admin.clear_faults, ADMIN),
@@ -119,7 +133,12 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> Response | None:
         context = self.server.context
-        split = urlsplit(self.path)
+        try:
+            split = urlsplit(self.path)
+        except ValueError:  # an absolute-form target such as "http://[x/": no URL at all
+            response = api_error(400, "bad_request", "the request target is not a URL")
+            response.close = True  # the body, if any, was not read
+            return response
         path = split.path
         found = _find_route(self.command, path)
         if isinstance(found, Response):
@@ -148,6 +167,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return api_error(401, "unauthorized",
                                  "missing or unknown API key: send 'Authorization: Bearer KEY'")
             request.account = account
+            # the simulated clock: workers and TTLs catch up before the account looks
+            context.database.advance(account, time.time())
         return route.handler(context, request)
 
     def _misbehave(self, fault: Fault) -> Response | None:
@@ -250,18 +271,39 @@ def _find_route(method: str, path: str) -> tuple[Route, tuple[str, ...]] | Respo
 
 
 def _json_body(request: Request) -> Any:
-    """The JSON body, or {} when there is none; a malformed one is a 400."""
+    """The JSON body, or {} when there is none; a malformed one is a 400.
+
+    Beyond the grammar, the body must be something the handlers and SQLite can
+    hold: no nesting deep enough to exhaust the parser's recursion, no whole
+    number outside 64 bits (SQLite's integers; ``float()`` of a huge one
+    overflows), no string with a lone surrogate (``\\ud800`` is valid JSON but
+    not UTF-8, so SQLite cannot bind it). Each of these was a 500.
+    """
     raw = read_body(request.body_stream, request.headers, MAX_JSON_BODY)
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        document = json.loads(raw, parse_constant=_reject_constant, parse_int=_bounded_int)
+        json.dumps(document, ensure_ascii=False).encode()  # raises for a lone surrogate
+    except RecursionError:
+        raise BodyError(400, "the body is nested too deeply") from None
+    except UnicodeEncodeError:  # before ValueError: it is one
+        raise BodyError(400, "the body has a string that is not valid Unicode") from None
     except ValueError:
         raise BodyError(400, "the body is not valid JSON") from None
+    return document
 
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+def _bounded_int(digits: str) -> int:
+    """A JSON whole number, refused (400) outside SQLite's signed 64 bits."""
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS or not (
+            _MIN_INT <= (value := int(digits)) <= _MAX_INT):
+        raise BodyError(400, "a whole number in the body is out of range (64-bit)")
+    return value
 
 
 def _account(context: Context, request: Request) -> int | None:

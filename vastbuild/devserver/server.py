@@ -41,7 +41,9 @@ class DevServer:
                 raise VastbuildError("an API key is empty or contains white space",
                                      hint="give each key as one word",
                                      setting="dev_server_keys")
-        self.database = ServerDatabase(data_dir)
+        options = options or DevServerOptions()
+        self.database = ServerDatabase(data_dir, worker_step=options.worker_step,
+                                       fail_workers=options.fail_workers)
         try:
             self.database.add_keys(keys, time.time())
             if self.database.account_count() == 0:
@@ -64,7 +66,7 @@ class DevServer:
             self.database.close()
             raise
         self._http.context = Context(database=self.database, secret=secret,
-                                     options=options or DevServerOptions(), faults=FaultBook())
+                                     options=options, faults=FaultBook())
         self._http.access_log = AccessLog(access_log) if access_log is not None else None
         self._thread: threading.Thread | None = None
 

@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -31,6 +32,9 @@ SERVICE = "s3"
 #: Form fields that a policy cannot (and need not) list.
 UNSIGNED_FIELDS = frozenset({"policy", "x-amz-signature", "file"})
 _SECRET_BYTES = 32
+#: An ``expires`` query value: ASCII digits (``str.isdigit`` also takes "²", which
+#: ``int`` refuses), few enough for ``int`` to read.
+_EXPIRES = re.compile(r"[0-9]{1,18}")
 
 
 class S3Error(Exception):
@@ -105,7 +109,7 @@ def verify_post(secret: bytes, fields: Mapping[str, str], now: float | None = No
                              "before the file")
     credential_parts = credential.split("/")
     day = credential_parts[1] if len(credential_parts) == 5 else ""
-    if not hmac.compare_digest(_policy_signature(secret, day, encoded), signature):
+    if not _same(_policy_signature(secret, day, encoded), signature):
         raise S3Error(403, "SignatureDoesNotMatch",
                              "the signature does not match the policy")
     try:
@@ -149,15 +153,21 @@ def sign_download(secret: bytes, key: str, expires: int) -> str:
 def verify_download(secret: bytes, key: str, expires: str | None, signature: str | None,
                     now: float | None = None) -> None:
     """Raise :class:`S3Error` unless the URL's signature is the server's and still valid."""
-    if not expires or not signature or not expires.isdigit():
+    if not expires or not signature or not _EXPIRES.fullmatch(expires):
         raise S3Error(403, "AccessDenied",
                              "the URL must carry 'expires' and 'signature'; ask the API for a "
                              "download URL")
-    if not hmac.compare_digest(sign_download(secret, key, int(expires)), signature):
+    if not _same(sign_download(secret, key, int(expires)), signature):
         raise S3Error(403, "SignatureDoesNotMatch",
                              "the signature does not match this blob")
     if (time.time() if now is None else now) >= int(expires):
         raise S3Error(403, "AccessDenied", "Request has expired")
+
+
+def _same(expected: str, offered: str) -> bool:
+    """Compare signatures in constant time, as bytes: ``hmac.compare_digest`` raises
+    TypeError for a str with a non-ASCII character, and the offered one is the client's."""
+    return hmac.compare_digest(expected.encode(), offered.encode())
 
 
 def _policy_signature(secret: bytes, day: str, encoded_policy: str) -> str:

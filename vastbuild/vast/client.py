@@ -1,10 +1,12 @@
 """The Vast API client: every request vastbuild sends to the web API, the
 autoscaler and the upload URL.
 
-Three rules shape it. The API key travels only in the ``Authorization``
-header of requests to the web API and the autoscaler: never in a URL, never to
-the upload URL (a presigned POST needs no key), and never in a trace line or an
-error message (both pass through :meth:`VastClient.redact`). Transient failures
+Three rules shape it. The API key travels in the ``Authorization`` header of
+requests to the web API and the autoscaler (and in the body of the run host's
+log and update routes, where the vastai package puts it too): never in a URL, never to
+the upload URL (a presigned POST needs no key), never across a redirect to
+another origin, and never in a trace line or an error message (both pass
+through :meth:`VastClient.redact`). Transient failures
 (connection errors, 5xx, 429) are retried with capped exponential backoff and
 full jitter, waiting at least what ``Retry-After`` asks, inside a bounded total
 time per call, so a deploy neither gives up on a blip nor hangs forever. The
@@ -19,7 +21,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ from vastbuild import __version__
 from vastbuild.errors import VastbuildError
 from vastbuild.units import optional_int
 from vastbuild.urls import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL
+from vastbuild.wire import masked_env
 
 #: Where trace lines go (the CLI passes a stderr writer for ``-v``).
 Trace = Callable[[str], None]
@@ -139,7 +142,8 @@ class VastClient:
         self.retry = retry or RetryPolicy()
         self._trace = trace
         self._trace_bodies = trace_bodies
-        self.session = requests.Session()
+        self._hidden: list[re.Pattern[str]] = [_token_pattern(api_key)]
+        self.session = _KeyKeepingSession(self.api_url, self.autoscaler_url)
         adapter = _LargeBlockAdapter()
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -231,9 +235,57 @@ class VastClient:
                 return int(group["id"])
         return None
 
-    def delete_deployment(self, deployment_id: int) -> None:
-        """Remove a deployment with its endpoint and workergroup."""
-        self._api("DELETE", self.api_url, f"/api/v0/deployment/{int(deployment_id)}/")
+    def delete_deployment(self, deployment_id: int) -> dict[str, Any]:
+        """Remove a deployment with its endpoint and workergroup; the server's answer."""
+        return self._api("DELETE", self.api_url, f"/api/v0/deployment/{int(deployment_id)}/",
+                         json_body={})
+
+    def delete_deployments_by_name(self, name: str, tag: str | None) -> dict[str, Any]:
+        """Remove the deployment ``name`` under ``tag``, or under every tag when None."""
+        body: dict[str, Any] = {"name": name} if tag is None else {"name": name, "tag": tag}
+        return self._api("DELETE", self.api_url, "/api/v0/deployments/", json_body=body)
+
+    def stop_deployment(self, deployment_id: int) -> dict[str, Any]:
+        """Stop the deployment's endpoint: its workers go inactive."""
+        return self._api("POST", self.api_url,
+                         f"/api/v0/deployment/{int(deployment_id)}/stop/", json_body={})
+
+    def start_deployment(self, deployment_id: int) -> dict[str, Any]:
+        """Make a stopped deployment's endpoint active again."""
+        return self._api("POST", self.api_url,
+                         f"/api/v0/deployment/{int(deployment_id)}/start/", json_body={})
+
+    # -- the run host: logs and workers ----------------------------------------
+
+    def get_logs(self, kind: str, object_id: int, tail: int | None = None) -> dict[str, str]:
+        """The logs of an endpoint (``kind`` "endpoint") or a workergroup ("workergroup"),
+        by level (``info0``, ``info1``, ``trace``, ``debug``); an answer in the documented
+        other shape, ``{"logs": text}``, comes back as ``{"logs": text}``. The run host
+        reads the key from the body too, as the vastai package sends it."""
+        route = {"endpoint": "/get_endpoint_logs/", "workergroup": "/get_autogroup_logs/"}[kind]
+        body: dict[str, Any] = {"id": int(object_id), "api_key": self._api_key}
+        if tail is not None:
+            body["tail"] = int(tail)
+        doc = self._json("POST", self.autoscaler_url, route, body)
+        if isinstance(doc, str):  # an error, said as a bare JSON string
+            raise VastApiError(f"POST {route}: {self.redact(doc)[:300]}",
+                               "check the id: the endpoint may be gone", None)
+        if not isinstance(doc, dict):
+            raise _unexpected(f"POST {route}", "the answer is not a JSON object")
+        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in doc.items()}
+
+    def get_endpoint_workers(self, endpoint_id: int) -> list[dict[str, Any]]:
+        """The endpoint's workers with their status; an answer saying the endpoint is not
+        ready yet (``error_msg``) is no workers."""
+        route = "/get_endpoint_workers/"
+        doc = self._json("POST", self.autoscaler_url, route, {"id": int(endpoint_id)})
+        if isinstance(doc, dict):
+            if "error_msg" in doc and "workers" not in doc:
+                return []
+            doc = doc.get("workers")
+        if not isinstance(doc, list):
+            raise _unexpected(f"POST {route}", "no list of workers")
+        return [worker for worker in doc if isinstance(worker, dict)]
 
     def heartbeat(self, deployment_id: int) -> None:
         """Tell the server a client still uses a deployment that has a TTL."""
@@ -244,7 +296,8 @@ class VastClient:
     def update_workers(self, workergroup_id: int) -> dict[str, Any]:
         """Start a rolling update: the group's workers pull the new blob one by one."""
         return self._api("POST", self.autoscaler_url, "/update_workers/",
-                         json_body={"workergroup_id": int(workergroup_id)})
+                         json_body={"workergroup_id": int(workergroup_id),
+                                    "api_key": self._api_key})
 
     # -- the upload URL ------------------------------------------------------
 
@@ -279,15 +332,32 @@ class VastClient:
 
     # -- redaction -----------------------------------------------------------
 
+    def hide(self, values: Iterable[str]) -> None:
+        """Redact these values too (a deploy's secrets) from traces and messages."""
+        self._hidden.extend(_token_pattern(value) for value in values if value)
+
     def redact(self, text: str) -> str:
-        """The text with the API key cut out, wherever it hides."""
-        return text.replace(self._api_key, REDACTED) if self._api_key else text
+        """The text with the API key (and every hidden value) replaced where it stands
+        as a whole: a key ``k`` hides ``Bearer k``, not the k of ``workers``, so a
+        message stays readable whatever the key is."""
+        for pattern in self._hidden:
+            text = pattern.sub(REDACTED, text)
+        return text
 
     # -- plumbing ------------------------------------------------------------
 
     def _api(self, method: str, base: str, route: str,
              json_body: dict[str, Any] | None = None) -> dict[str, Any]:
         """One authorized JSON call: the decoded object, or a typed error."""
+        doc = self._json(method, base, route, json_body)
+        if not isinstance(doc, dict):
+            raise _unexpected(f"{method} {route}", "the answer is not a JSON object")
+        return doc
+
+    def _json(self, method: str, base: str, route: str,
+              json_body: dict[str, Any] | None = None) -> Any:
+        """One authorized call answered with JSON of any shape (a run-host route may
+        answer with a list, or an error as a bare string)."""
         body: BodyOpener | None = None
         describe = ""
         if json_body is not None:
@@ -305,12 +375,9 @@ class VastClient:
         if not response.ok:
             raise self._status_error(what, response)
         try:
-            doc = response.json()
+            return response.json()
         except ValueError:
             raise _unexpected(what, "the answer is not JSON") from None
-        if not isinstance(doc, dict):
-            raise _unexpected(what, "the answer is not a JSON object")
-        return doc
 
     def _send(self, method: str, url: str, *, authorized: bool,
               open_body: BodyOpener | None, describe: str) -> requests.Response:
@@ -422,6 +489,47 @@ def _read_answer(response: requests.Response, deadline: float) -> None:
     response._content = bytes(body)  # what requests itself caches for .text and .json()
 
 
+#: a value this long cannot be a piece of an ordinary word: it is hidden wherever it is
+_ALWAYS_HIDDEN = 16
+
+
+def _token_pattern(value: str) -> re.Pattern[str]:
+    """``value`` wherever it is when it is long; a short one only where it is not
+    glued to a letter or digit on a side where it has one itself: a whole key,
+    never a piece of a longer word (a key ``k`` must leave ``workers`` alone)."""
+    if len(value) >= _ALWAYS_HIDDEN:
+        return re.compile(re.escape(value))
+    before = r"(?<![A-Za-z0-9])" if value[:1].isalnum() else ""
+    after = r"(?![A-Za-z0-9])" if value[-1:].isalnum() else ""
+    return re.compile(before + re.escape(value) + after)
+
+
+class _KeyKeepingSession(requests.Session):
+    """A session that carries ``Authorization`` across a redirect only to the API's
+    or the autoscaler's own origin (scheme, host, port): a server that redirects
+    elsewhere, or a hostile answer, cannot make the key travel to a third host."""
+
+    def __init__(self, *bases: str):
+        super().__init__()
+        self._origins = {_origin(base) for base in bases}
+
+    def should_strip_auth(self, old_url: str, new_url: str) -> bool:
+        if _origin(new_url) not in self._origins:
+            return True
+        strip: bool = super().should_strip_auth(old_url, new_url)  # type: ignore[no-untyped-call]
+        return strip
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
 class _LargeBlockAdapter(HTTPAdapter):
     """An adapter whose connections move request bodies in 1 MiB blocks, not 16 KiB."""
 
@@ -504,8 +612,10 @@ def _masked_json(text: str) -> str:
 
     def mask(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: REDACTED if str(k).lower() in _SECRET_KEYS else mask(v)
-                    for k, v in value.items()}
+            return {k: REDACTED if str(k).lower() in _SECRET_KEYS
+                    # docker options: a secret's -e value, even one this run was not given
+                    else masked_env(v) if k == "env" and isinstance(v, str)
+                    else mask(v) for k, v in value.items()}
         if isinstance(value, list):
             return [mask(item) for item in value]
         return value

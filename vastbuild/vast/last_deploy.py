@@ -11,7 +11,9 @@ Where: ``{cache_dir}/deploys/{key}.json``, one small JSON file per target,
 ``key`` a digest of (API URL, name, tag). The cache folder, not the source
 tree: the record is a convenience that a fresh machine or a cleared cache may
 lose without harm, and it must never end up in a repository. It holds no API
-key: nothing that reaches this module carries one.
+key and no secret's value: nothing that reaches this module carries one (the
+registration body it keeps is the one built, before secrets join it at
+sending time, and secrets appear only as keyed fingerprints).
 """
 
 from __future__ import annotations
@@ -59,12 +61,7 @@ def read_last_deploy(cache_dir: Path, api_url: str, name: str, tag: str) -> Last
     if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
         return None
     try:
-        snap = doc["snapshot"]
-        snapshot = Snapshot(
-            name=str(snap["name"]), tag=str(snap["tag"]), file_hash=str(snap["file_hash"]),
-            config=dict(snap["config"]), components=dict(snap["components"]),
-            manifest=dict(snap["manifest"]), worker_config=dict(snap["worker_config"]),
-            code_name=str(snap["code_name"]))
+        snapshot = _snapshot_from(doc["snapshot"])
         if (snapshot.name, snapshot.tag) != (name, tag) or \
                 doc["api_url"] != api_url.rstrip("/"):
             return None
@@ -78,8 +75,11 @@ def read_last_deploy(cache_dir: Path, api_url: str, name: str, tag: str) -> Last
         return None
 
 
-def write_last_deploy(cache_dir: Path, record: LastDeploy) -> Path:
-    """Replace the record atomically: a reader sees the old file or the new one, whole."""
+def write_last_deploy(cache_dir: Path, record: LastDeploy, *, tier: int | None = None,
+                      artifact: str | None = None) -> Path:
+    """Replace the record atomically: a reader sees the old file or the new one, whole.
+    The deploy joins the target's history (``tier`` it was, ``artifact`` where its
+    tarball is kept for a rollback)."""
     snap = record.snapshot
     path = state_path(cache_dir, record.api_url, snap.name, snap.tag)
     doc: dict[str, Any] = {
@@ -90,12 +90,77 @@ def write_last_deploy(cache_dir: Path, record: LastDeploy) -> Path:
         "workergroup_id": record.workergroup_id,
         "action": record.action,
         "deployed_at": record.deployed_at or time.time(),
-        "snapshot": {
-            "name": snap.name, "tag": snap.tag, "file_hash": snap.file_hash,
-            "config": dict(snap.config), "components": dict(snap.components),
-            "manifest": dict(snap.manifest), "worker_config": dict(snap.worker_config),
-            "code_name": snap.code_name,
-        },
+        "snapshot": _snapshot_doc(snap),
     }
+    earlier = [entry for entry in read_history(cache_dir, record.api_url, snap.name, snap.tag)
+               if entry.snapshot.file_hash != snap.file_hash]
+    doc["history"] = [_entry_doc(entry) for entry in earlier[-(HISTORY_LENGTH - 1):]] + [
+        {"snapshot": doc["snapshot"], "deployed_at": doc["deployed_at"],
+         "action": record.action, "tier": tier, "artifact": artifact}]
     atomic_write(path, json.dumps(doc, indent=1, sort_keys=True).encode("utf-8"), mode=0o600)
     return path
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """One version in a target's history: what was registered, when, how, and where
+    its tarball is kept (None: not kept)."""
+
+    snapshot: Snapshot
+    deployed_at: float
+    action: str
+    tier: int | None
+    artifact: str | None
+
+
+def read_history(cache_dir: Path, api_url: str, name: str, tag: str) -> list[Deployed]:
+    """The versions deployed from here to (api_url, name, tag), oldest first; each
+    content once (its last deploy). Empty when there is no readable record."""
+    path = state_path(cache_dir, api_url, name, tag)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        entries = doc.get("history", []) if isinstance(doc, dict) and \
+            doc.get("format") == STATE_FORMAT else []
+        return [Deployed(_snapshot_from(e["snapshot"]), float(e["deployed_at"]),
+                         str(e["action"]), None if e.get("tier") is None else int(e["tier"]),
+                         None if e.get("artifact") is None else str(e["artifact"]))
+                for e in entries]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def forget(cache_dir: Path, api_url: str, name: str, tag: str) -> None:
+    """Remove the record of (api_url, name, tag) (its deployment is gone)."""
+    try:
+        state_path(cache_dir, api_url, name, tag).unlink()
+    except FileNotFoundError:
+        pass
+
+
+#: how many versions a target's history keeps
+HISTORY_LENGTH = 20
+
+
+def _entry_doc(entry: Deployed) -> dict[str, Any]:
+    return {"snapshot": _snapshot_doc(entry.snapshot), "deployed_at": entry.deployed_at,
+            "action": entry.action, "tier": entry.tier, "artifact": entry.artifact}
+
+
+def _snapshot_doc(snap: Snapshot) -> dict[str, Any]:
+    return {
+        "name": snap.name, "tag": snap.tag, "file_hash": snap.file_hash,
+        "config": dict(snap.config), "components": dict(snap.components),
+        "manifest": dict(snap.manifest), "worker_config": dict(snap.worker_config),
+        "code_name": snap.code_name,
+        # fingerprints (keyed HMACs) only: see vastbuild.secret_values
+        "secrets": dict(snap.secrets),
+    }
+
+
+def _snapshot_from(snap: Any) -> Snapshot:
+    return Snapshot(
+        name=str(snap["name"]), tag=str(snap["tag"]), file_hash=str(snap["file_hash"]),
+        config=dict(snap["config"]), components=dict(snap["components"]),
+        manifest=dict(snap["manifest"]), worker_config=dict(snap["worker_config"]),
+        code_name=str(snap["code_name"]),
+        secrets={str(k): str(v) for k, v in dict(snap.get("secrets", {})).items()})

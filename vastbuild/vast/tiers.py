@@ -11,7 +11,8 @@ guess.
 
 Tiers (docs/deploy.md has the table): 0 nothing changed, 1 autoscaling (and
 TTL, VERSION), 2 content (code, copies, requirements, config.json), 3 image,
-docker options, offer search or storage, 4 a new deployment or tag. The
+docker options, secrets, registry login, offer search or storage, 4 a new
+deployment or tag. The
 highest tier any change reaches is the tier of the deploy.
 """
 
@@ -22,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vastbuild.model import AUTOSCALE_SETTINGS, DEFAULT_STORAGE_GB
+from vastbuild.secret_values import LOGIN_PASSWORD, same_key
 from vastbuild.units import int_or_none
+from vastbuild.wire import split_secrets
 
 #: The server's ``action`` for each tier.
 ACTIONS: dict[int, str] = {
@@ -46,7 +49,9 @@ class Snapshot:
     ``config`` is the body of ``PUT /api/v0/deployments/``; ``components`` the
     per-concern hashes of the build; ``manifest`` each tarball member's digest;
     ``worker_config`` the decoded ``config.json``; ``code_name`` how CODE is
-    called in the source tree (``app.py``, ``embedder``), for messages.
+    called in the source tree (``app.py``, ``embedder``), for messages;
+    ``secrets`` each secret's fingerprint by name (``""``: its value was not
+    given), never its value: ``config`` holds no secret either.
     """
 
     name: str
@@ -57,6 +62,7 @@ class Snapshot:
     manifest: Mapping[str, str] = field(default_factory=dict)
     worker_config: Mapping[str, Any] = field(default_factory=dict)
     code_name: str = "CODE"
+    secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,13 +72,17 @@ class ServerView:
     ``record`` is ``GET /api/v0/deployment/{id}/``'s deployment, ``None`` when
     the server has no deployment for this name and tag; ``endpoint`` the
     matching entry of ``/api/v0/endptjobs/``; ``versions`` the version
-    history; ``tags`` the tags the server holds under the same name.
+    history; ``tags`` the tags the server holds under the same name. The
+    record's ``env`` shows secrets as ``-e NAME=***``; ``secrets`` holds, for
+    each secret in the server's ``env``, the fingerprint of its value, or None
+    when the server hides it (``None`` for the whole map: no ``env`` reported).
     """
 
     record: Mapping[str, Any] | None
     endpoint: Mapping[str, Any] | None = None
     versions: tuple[Mapping[str, Any], ...] | None = None
     tags: tuple[str, ...] = ()
+    secrets: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,7 @@ def decide_tier(desired: Snapshot, server: ServerView, last: Snapshot | None = N
     same_deployment = last is not None and last_deployment_id is not None and \
         int_or_none(record.get("id")) == last_deployment_id
     _compare_infrastructure(desired, record, last if same_deployment else None, found)
+    _compare_secrets(desired, server, last if same_deployment else None, found)
     _compare_content(desired, record, last, found)
     _compare_scaling(desired, server, last if same_deployment else None, found)
     if not found.reasons:
@@ -149,7 +160,9 @@ def _compare_infrastructure(desired: Snapshot, record: Mapping[str, Any],
     checks = (("image", "image", _plain_change),
               ("env", "docker options", _env_change),
               ("search_params", "search", _search_change),
-              ("storage", "storage", _storage_change))
+              ("storage", "storage", _storage_change),
+              ("docker_login_user", "registry login user", _plain_change),
+              ("docker_login_repo", "registry login host", _plain_change))
     for key, label, describe in checks:
         want = desired.config.get(key)
         if key in record:  # null is an answer too: the server holds no such option
@@ -166,6 +179,45 @@ def _compare_infrastructure(desired: Snapshot, record: Mapping[str, Any],
             found.add(3, f"{label} changed: {change}{source}")
 
 
+def _compare_secrets(desired: Snapshot, server: ServerView, last: Snapshot | None,
+                     found: _Findings) -> None:
+    """Secrets by name, their values by fingerprint: added, removed or changed is Tier 3.
+
+    The server's ``env`` names the secrets it holds; their values come as
+    fingerprints when it shows them, else from the local record of the last
+    deploy. Nothing here ever holds a value, so no reason can print one.
+    """
+    on_server = server.secrets
+    if on_server is None and last is not None:
+        on_server = {name: None for name in last.secrets if name != LOGIN_PASSWORD}
+    source = " (per the local record of the last deploy)" if server.secrets is None else ""
+    if on_server is None:
+        if any(name != LOGIN_PASSWORD for name in desired.secrets):
+            found.unknown("secrets: cannot compare (the server does not report its docker "
+                          "options and there is no local record of the last deploy)")
+    else:
+        for name in desired.secrets:
+            if name != LOGIN_PASSWORD and name not in on_server:
+                found.add(3, f"secret {name} added{source}")
+        for name in on_server:
+            if name not in desired.secrets:
+                found.add(3, f"secret {name} removed{source}")
+    for name, want in desired.secrets.items():
+        if name != LOGIN_PASSWORD and (on_server is None or name not in on_server):
+            continue  # unknown or added: said above
+        have = (on_server or {}).get(name)
+        if have is None and last is not None:
+            have = last.secrets.get(name)
+        what = "registry password" if name == LOGIN_PASSWORD else f"secret {name}"
+        if not want:
+            found.unknown(f"{what}: cannot compare (no value given)")
+        elif not have or not same_key(have, want):
+            found.unknown(f"{what}: cannot compare (the server hides it and the local record "
+                          "of the last deploy has no fingerprint made with this machine's key)")
+        elif have != want:
+            found.add(3, f"{what} changed")
+
+
 def _plain_change(have: Any, want: Any) -> str | None:
     return None if have == want else f"{have} → {want}"
 
@@ -180,7 +232,8 @@ def _storage_change(have: Any, want: Any) -> str | None:
 
 
 def _env_change(have: Any, want: Any) -> str | None:
-    return _set_change(_options(str(have or "")), _options(str(want or "")))
+    """Docker options without the secrets (compared by :func:`_compare_secrets`)."""
+    return _set_change(split_secrets(str(have or ""))[0], split_secrets(str(want or ""))[0])
 
 
 def _search_change(have: Any, want: Any) -> str | None:
@@ -198,20 +251,6 @@ def _set_change(have: list[str], want: list[str]) -> str | None:
     if removed:
         parts.append("- " + ", ".join(removed))
     return "; ".join(parts) or "same items, new order"
-
-
-def _options(env: str) -> list[str]:
-    """Docker options as ``-p 8000:8000/tcp`` / ``-e KEY=VALUE`` pairs."""
-    words = env.split()
-    options: list[str] = []
-    for word in words:
-        if word.startswith("-") and not word[1:2].isdigit():
-            options.append(word)
-        elif options and options[-1].startswith("-") and " " not in options[-1]:
-            options[-1] += " " + word
-        else:
-            options.append(word)
-    return options
 
 
 def _terms(search: str) -> list[str]:

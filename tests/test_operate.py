@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -117,3 +118,43 @@ def test_logs_follow_prints_new_lines_until_ctrl_c(start_dev_server: StartDevSer
     lines = out.splitlines()
     assert len(lines) == len(set(lines)), "a line was printed twice"
     assert any("stop" in line.lower() for line in lines), out
+
+
+def _deploy_on_a_terminal(ws: Workspace, *args: str) -> str:
+    """Run deploy with stderr on a pseudo-terminal; what the terminal showed."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "VAST_API_KEY": ws.keys[0], "VASTBUILD_CACHE_DIR": str(ws.cache),
+           "COLUMNS": "120", "TERM": "xterm"}
+    env.pop("VAST_API_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vastbuild", *args, "deploy", "llm", "--api-url", ws.url,
+         "--autoscaler-url", ws.url], cwd=ws.root, stdout=subprocess.DEVNULL,
+        stderr=follower, env=env)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 1 << 16)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=120) == 0, shown
+    os.close(leader)
+    return shown.decode("utf-8", "replace")
+
+
+def test_an_upload_shows_bytes_and_rate_on_a_terminal_only(dev_server_module: RunningDevServer,
+                                                          tmp_path: Path) -> None:
+    ws = Workspace(root=copy_examples(tmp_path), cache=tmp_path / "cache",
+                   url=dev_server_module.url, keys=dev_server_module.keys)
+    shown = _deploy_on_a_terminal(ws)
+    # bytes sent of the total; the rate column reads "?" for an upload this small
+    assert "//llm: uploading" in shown and re.search(r"[\d.]+/[\d.]+ kB", shown), shown
+    edit(ws.root / "llm/app.py", "MODEL = ", "TIMEOUT = 30\nMODEL = ")
+    assert "uploading" not in _deploy_on_a_terminal(ws, "-q")
+    piped = ws.run("deploy", "llm")  # stderr a pipe: no bar
+    assert "uploading" not in piped.stderr

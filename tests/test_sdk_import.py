@@ -514,3 +514,12 @@ def test_every_import_code_is_emitted_and_documented() -> None:
     reference = (Path(__file__).resolve().parent.parent / "docs" / "import.md").read_text()
     documented = set(re.findall(r"^\| (I\d{3})\b", reference, re.MULTILINE))
     assert emitted == set(sdk_import.IMPORT_CODES) == documented
+
+
+def test_the_readme_example_imports_as_written() -> None:
+    """`vastbuild import examples/sdk/deployment.py -o -`, run from the checkout."""
+    root = Path(__file__).resolve().parent.parent
+    result = vastbuild("import", "examples/sdk/deployment.py", "-o", "-", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "DEPLOYMENT sdk-echo" in result.stdout and "CODE deployment.py" in result.stdout
+    assert not (root / "examples/sdk/Vastfile").exists()

@@ -47,6 +47,7 @@ from vastbuild.diagnostics import (
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.formats import FORMATS, SUFFIXES
 from vastbuild.results import BuildResult, HashResult
+from vastbuild.scaffold import DEFAULT_TEMPLATE, TEMPLATES, FilesExist, Scaffold, scaffold
 from vastbuild.secret_values import SecretSources, parse_secret_option
 from vastbuild.settings import (
     Setting,
@@ -71,6 +72,7 @@ if TYPE_CHECKING:  # types of results, re-exported for annotations
     from vastbuild.operate import TargetStatus as TargetStatus
     from vastbuild.operate import WaitResult as WaitResult
     from vastbuild.plan import BuildPlan as BuildPlan
+    from vastbuild.progress import TransferMeter
     from vastbuild.vast.client import VastClient as VastClient
     from vastbuild.vast.last_deploy import Deployed as Deployed
 
@@ -82,15 +84,17 @@ __all__ = [
     "DEFAULT_DEV_SERVER_PORT", "VERSION", "BuildResult", "CheckReport", "Diagnostic",
     "DiagnosticError", "HashResult", "InvalidArgument", "LoadedTargets", "NoVastfile",
     "AffectedInfo", "Setting", "Settings", "check_setting", "load_settings", "TargetInfo",
-    "affected_targets", "list_targets", "resolve_targets",
+    "affected_targets", "list_targets", "resolve_targets", "target_labels",
     "Severity", "Span", "Target", "VastbuildError", "build", "build_graph", "cache_clear",
-    "cache_gc", "cache_stats", "check", "check_url", "compressors", "connect",
+    "cache_gc", "cache_stats", "check", "check_source", "check_url", "compressors", "connect",
     "default_cache_dir", "default_dev_server_data_dir", "deploy", "dev_server",
-    "find_vastfile", "format_bytes", "format_file", "format_source", "has_errors",
+    "diagnostic_codes", "find_vastfile", "format_bytes", "format_file", "format_source",
+    "formatted_file", "has_errors",
     "hash_targets", "is_content_hash", "keep_alive", "load", "load_all", "parse_bytes",
     "plan_build", "plan_deploy", "printable", "read_api_key", "render", "sort_key",
     "check_depfile", "write_depfiles", "SecretSources", "parse_secret_option",
     "cache_verify", "import_sdk", "SdkImport", "VastfileExists",
+    "init", "Scaffold", "FilesExist", "TEMPLATES", "DEFAULT_TEMPLATE",
 ]
 
 VASTFILE = "Vastfile"
@@ -158,6 +162,19 @@ def list_targets(patterns: Sequence[str] = ("//...",), *,
     return infos
 
 
+def target_labels(*, cwd: Path | None = None) -> list[str]:
+    """The label of every Vastfile of the workspace (``//services/llm``), found by walking
+    its folders without reading a file: cheap enough for a shell to ask on each TAB,
+    unlike :func:`list_targets`, which checks every file for the name it registers."""
+    from vastbuild.targets import names_of
+
+    try:
+        vastfiles = [t for t in resolve_targets(["//..."], cwd=cwd) if isinstance(t, Path)]
+    except NoVastfile:  # a workspace without Vastfiles
+        return []
+    return [named.label for named in names_of(vastfiles, cwd)]
+
+
 def parse_arg(text: str) -> tuple[str, str]:
     """``NAME=VALUE`` (as ``--arg`` takes it) as (name, value); :class:`InvalidArgument`
     when NAME is not what an ARG may be called."""
@@ -221,18 +238,27 @@ def check(path: str | os.PathLike[str], *, tag: str | None = None,
     the file come back as diagnostics; a path naming no Vastfile is :class:`NoVastfile`.
     ``tag``: the tag of a Vastfile without TAG (default: ``default``); ``args``: values
     of its ARGs, over their defaults."""
-    from vastbuild.check import check as check_tree
-    from vastbuild.syntax import parse
-
     vastfile = find_vastfile(path)
-    shown = vastfile.as_posix()
     try:
         source = vastfile.read_bytes()
     except OSError as exc:
         return CheckReport(vastfile, None, (error(
-            "E033", f"cannot read {shown}: {exc.strerror or exc}", Span.point(shown, 1, 1),
-            "check the file's permissions"),))
-    tree, diagnostics = parse(source, shown)
+            "E033", f"cannot read {vastfile.as_posix()}: {exc.strerror or exc}",
+            Span.point(vastfile.as_posix(), 1, 1), "check the file's permissions"),))
+    return check_source(source, vastfile, tag=tag, args=args)
+
+
+def check_source(source: bytes, vastfile: str | os.PathLike[str], *, tag: str | None = None,
+                 args: Mapping[str, str] | None = None) -> CheckReport:
+    """Parse and check the text of a Vastfile that is not (or not yet) on disk -- an
+    editor's unsaved buffer, a pipe -- as if it were read from ``vastfile``: positions
+    name that path and CODE, COPY and INCLUDE resolve relative to its folder, so the
+    report is the one :func:`check` would give for the same bytes in that file."""
+    from vastbuild.check import check as check_tree
+    from vastbuild.syntax import parse
+
+    vastfile = Path(vastfile)
+    tree, diagnostics = parse(source, vastfile.as_posix())
     if tree is None:
         return CheckReport(vastfile, None, tuple(diagnostics))
     model, problems = (check_tree(tree, vastfile, args=args) if tag is None else
@@ -244,6 +270,15 @@ def check(path: str | os.PathLike[str], *, tag: str | None = None,
         kept = [d for d in problems if d.code not in _DEPENDS_ON_ABSENCE]
         return CheckReport(vastfile, None, tuple(diagnostics + kept))
     return CheckReport(vastfile, model, tuple(diagnostics + problems))
+
+
+def diagnostic_codes() -> dict[str, str]:
+    """Every diagnostic code (parser's and checker's) with a one-line description, in
+    code order: what a report that names rules by code (SARIF) describes them with."""
+    from vastbuild.check import CHECK_CODES
+    from vastbuild.syntax import SYNTAX_CODES
+
+    return dict(sorted({**SYNTAX_CODES, **CHECK_CODES}.items()))
 
 
 def load(path: str | os.PathLike[str]) -> Deployment:
@@ -301,21 +336,24 @@ def load_all(targets: Sequence[Target], *, tag: str | None = None,
 
 # -- formatting -------------------------------------------------------------------------
 
-def format_source(text: str, path: str) -> str:
-    """The canonical text of a Vastfile; :class:`DiagnosticError` when it does not parse."""
+def format_source(source: str | bytes, path: str) -> str:
+    """The canonical text of a Vastfile; :class:`DiagnosticError` when it does not parse
+    (bytes that are not UTF-8 included: the parser says where)."""
     from vastbuild.fmt import format_source as layout
-
-    return layout(text, path)
-
-
-def format_file(path: str | os.PathLike[str], *, write: bool = True) -> bool:
-    """Lay a Vastfile out canonically; whether its bytes change. With ``write``, a file
-    that changes is replaced atomically, keeping its permissions (a crash leaves the
-    old or the new file). :class:`DiagnosticError` when it does not parse (or is not
-    UTF-8: the parser says where); :class:`VastbuildError` when it cannot be written."""
-    from vastbuild.files import atomic_write
     from vastbuild.syntax import parse
 
+    if isinstance(source, bytes):
+        try:
+            source = source.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DiagnosticError(parse(source, path)[1]) from None
+    return layout(source, path)
+
+
+def formatted_file(path: str | os.PathLike[str]) -> tuple[Path, str, str]:
+    """The Vastfile ``path`` names, its text and its canonical text, writing nothing (what
+    a diff of the formatting shows). :class:`DiagnosticError` when it does not parse;
+    :class:`VastbuildError` when it cannot be read."""
     vastfile = find_vastfile(path)
     shown = vastfile.as_posix()
     try:
@@ -323,22 +361,44 @@ def format_file(path: str | os.PathLike[str], *, write: bool = True) -> bool:
     except OSError as exc:
         raise VastbuildError(f"cannot read {shown}: {exc.strerror or exc}",
                              "check the file's permissions") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DiagnosticError(parse(data, shown)[1]) from None
-    formatted = format_source(text, shown).encode("utf-8")
-    if formatted == data:
+    formatted = format_source(data, shown)
+    return vastfile, data.decode("utf-8"), formatted
+
+
+def format_file(path: str | os.PathLike[str], *, write: bool = True) -> bool:
+    """Lay a Vastfile out canonically; whether its bytes change. With ``write``, a file
+    that changes is replaced atomically, keeping its permissions (a crash leaves the
+    old or the new file). :class:`DiagnosticError` when it does not parse (or is not
+    UTF-8: the parser says where); :class:`VastbuildError` when it cannot be read or
+    written."""
+    from vastbuild.files import atomic_write
+
+    vastfile, text, formatted = formatted_file(path)
+    if formatted == text:
         return False
     if write:
         try:
-            atomic_write(vastfile.resolve(), formatted, mode=None, durable=True)
+            atomic_write(vastfile.resolve(), formatted.encode("utf-8"), mode=None,
+                         durable=True)
         except OSError as exc:
             raise VastbuildError(
-                f"cannot rewrite {shown}: {exc.strerror or exc}",
+                f"cannot rewrite {vastfile.as_posix()}: {exc.strerror or exc}",
                 "the file is unchanged; make its folder writable or free some space, "
                 "then format it again") from None
     return True
+
+
+# -- starting a deployment --------------------------------------------------------------
+
+def init(folder: str | os.PathLike[str] = ".", *, template: str = DEFAULT_TEMPLATE,
+         name: str | None = None) -> Scaffold:
+    """Write a new deployment into ``folder`` (made when missing) from one of
+    :data:`TEMPLATES`: a Vastfile and its code, which check clean, build and deploy
+    as written (docs/init.md). ``name`` is DEPLOYMENT and the code's
+    ``Deployment(name=...)``; by default the folder's name, made valid.
+    :class:`FilesExist` when either file exists, and then nothing is written;
+    :class:`InvalidArgument` for an unknown template or a name that cannot be used."""
+    return scaffold(Path(folder), template, name)
 
 
 # -- importing from the vastai SDK -------------------------------------------------------
@@ -745,14 +805,16 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
            keep_alive: bool = False, report: Report | None = None,
            remote_cache: str | None = None,
            remote_cache_read_only: bool = False,
-           secrets: SecretSources | None = None) -> list[DeployOutcome]:
+           secrets: SecretSources | None = None,
+           show_uploads: bool = False) -> list[DeployOutcome]:
     """Build, plan, register, upload what the server lacks, and roll the workers, one
     target after another; the first failure stops the run. With ``dry_run`` nothing
     is registered, uploaded or recorded. ``keep_alive`` only checks, before anything
     is deployed, that some target has a TTL to keep alive (see :func:`keep_alive`).
     Every SECRET (and LOGIN's password) needs a value from ``secrets`` (the
     environment by default) before anything is built; values go into the
-    registration request alone."""
+    registration request alone. ``show_uploads`` draws a bar (bytes, rate) for each
+    upload when stderr is a terminal."""
     from vastbuild.archive import source_date_epoch
     from vastbuild.deploy import deploy_targets, require_ttl
     from vastbuild.secret_values import load_secrets
@@ -768,7 +830,8 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
     with _open_cache(cache_dir, remote_cache, remote_cache_read_only) as cache:
         return deploy_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
                               api_url=client.api_url, autoscaler_url=client.autoscaler_url,
-                              secrets=given, dry_run=dry_run, report=report)
+                              secrets=given, dry_run=dry_run, report=report,
+                              meter=_meter(show_uploads))
 
 
 def keep_alive(client: VastClient, outcomes: Sequence[DeployOutcome], stop: threading.Event,
@@ -851,7 +914,7 @@ def deploy_history(target: Target, *, client: VastClient, cache_dir: str | os.Pa
 def rollback(target: Target, *, client: VastClient, cache_dir: str | os.PathLike[str],
              to_hash: str | None = None, dry_run: bool = False,
              secrets: SecretSources | None = None,
-             report: Report | None = None) -> DeployOutcome:
+             report: Report | None = None, show_uploads: bool = False) -> DeployOutcome:
     """Register an earlier version deployed from here again (``to_hash``, or the one
     before the version the server serves), planned like a deploy."""
     from vastbuild.operate import rollback_target
@@ -861,7 +924,14 @@ def rollback(target: Target, *, client: VastClient, cache_dir: str | os.PathLike
     given = load_secrets([model], secrets or SecretSources())
     client.hide(given.values.values())
     return rollback_target(client, model, Path(cache_dir), to_hash=to_hash, secrets=given,
-                           dry_run=dry_run, report=report)
+                           dry_run=dry_run, report=report, meter=_meter(show_uploads))
+
+
+def _meter(enabled: bool) -> Callable[[str], TransferMeter]:
+    """What shows an upload's progress: a bar on a terminal when ``enabled``."""
+    from vastbuild.progress import transfer_meter
+
+    return lambda label: transfer_meter(enabled, label)
 
 
 def _one(target: Target) -> Deployment:

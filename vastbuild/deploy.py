@@ -20,6 +20,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from vastbuild.cache import BuildCache
 from vastbuild.canonical import JsonValue
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.model import DEFAULT_TAG, Deployment
-from vastbuild.progress import Reporter
+from vastbuild.progress import Reporter, TransferMeter
 from vastbuild.secret_values import Secrets
 from vastbuild.units import format_bytes, int_or_none
 from vastbuild.vast.client import PutResponse, UploadRejected, VastClient
@@ -39,6 +40,8 @@ from vastbuild.wire import config_json, deployment_config, masked_env, split_sec
 
 #: Where progress lines go (the CLI prints them to stderr).
 Report = Callable[[str], None]
+#: Makes the display of one upload's progress, from its label.
+Meter = Callable[[str], TransferMeter]
 
 ROLLOUT_PENDING = ("rolling update: an earlier deploy registered this content but did not "
                    "finish, so its workers may run the old code; deploy starts the update")
@@ -193,7 +196,8 @@ def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache: Bui
 
 def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: BuildCache,
                    mtime: int, api_url: str, autoscaler_url: str, secrets: Secrets,
-                   dry_run: bool = False, report: Report | None = None) -> list[DeployOutcome]:
+                   dry_run: bool = False, report: Report | None = None,
+                   meter: Meter = TransferMeter) -> list[DeployOutcome]:
     """Build, plan and deploy every target, in order; the first failure stops the run.
     ``secrets`` holds a value for every secret the targets name."""
     say = report or (lambda line: None)
@@ -224,7 +228,7 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: B
         body = with_secrets(config, model, secrets.values)
         outcome = deploy_registered(client, predicted, body, built.artifacts["gz"],
                                     cache_dir=cache_dir, api_url=api_url, say=say,
-                                    started=target_started)
+                                    started=target_started, meter=meter)
         if outcome.action == "created":
             reader.forget_deployments()
         outcomes.append(outcome)
@@ -234,10 +238,11 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: B
 def deploy_registered(client: VastClient, predicted: DeployPlan,
                       body: Mapping[str, JsonValue], tarball: Path, *, cache_dir: Path,
                       api_url: str, say: Report, started: float | None = None,
-                      dry_run: bool = False) -> DeployOutcome:
+                      dry_run: bool = False, meter: Meter = TransferMeter) -> DeployOutcome:
     """Register ``body`` (the desired config with its secrets: sent, never kept),
     upload ``tarball`` if asked, roll the workers on a soft update, and record the
-    deploy in the target's history. Shared by deploy and rollback."""
+    deploy in the target's history. Shared by deploy and rollback. ``meter`` makes
+    the display of an upload's progress from its label."""
     started = time.monotonic() if started is None else started
     if dry_run:
         return _dry_outcome(predicted, predicted.desired.config, tarball,
@@ -257,7 +262,7 @@ def deploy_registered(client: VastClient, predicted: DeployPlan,
         say(f"{label}: uploading {tarball.name} ({format_bytes(upload_bytes)})")
         upload_started = time.monotonic()
         try:
-            _upload_with_fresh_url(client, answer, body, tarball, label, say)
+            _upload_with_fresh_url(client, answer, body, tarball, label, say, meter)
         except VastbuildError as failure:
             raise _upload_failed(client, answer, label, failure) from None
         upload_seconds = time.monotonic() - upload_started
@@ -314,11 +319,12 @@ def keep_artifact(cache_dir: Path, tarball: Path, file_hash: str) -> str | None:
 
 def _upload_with_fresh_url(client: VastClient, answer: PutResponse,
                            body: Mapping[str, JsonValue], tarball: Path, label: str,
-                           say: Report) -> None:
+                           say: Report, meter: Meter) -> None:
     """Upload; if the URL was refused (expired), register again once for a fresh one."""
     assert answer.upload_url is not None and answer.upload_fields is not None
     try:
-        client.upload(answer.upload_url, answer.upload_fields, tarball)
+        with closing(meter(f"{label}: uploading")) as shown:
+            client.upload(answer.upload_url, answer.upload_fields, tarball, shown.update)
         return
     except UploadRejected as first:
         say(f"{label}: the upload URL was refused ({first.message}); registering again "
@@ -328,7 +334,8 @@ def _upload_with_fresh_url(client: VastClient, answer: PutResponse,
         return  # the server has the blob after all
     assert again.upload_url is not None and again.upload_fields is not None
     try:
-        client.upload(again.upload_url, again.upload_fields, tarball)
+        with closing(meter(f"{label}: uploading")) as shown:
+            client.upload(again.upload_url, again.upload_fields, tarball, shown.update)
     except UploadRejected as second:
         raise VastbuildError(
             f"the upload of {tarball.name} was refused twice: {second.message}",

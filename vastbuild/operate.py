@@ -17,9 +17,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from vastbuild.deploy import DeployOutcome, ServerReader, deploy_registered, plan_target
+from vastbuild.deploy import (
+    DeployOutcome,
+    Meter,
+    ServerReader,
+    deploy_registered,
+    plan_target,
+)
 from vastbuild.errors import VastbuildError
 from vastbuild.model import DEFAULT_TAG, Deployment
+from vastbuild.progress import TransferMeter
 from vastbuild.secret_values import Secrets
 from vastbuild.units import int_or_none
 from vastbuild.vast.client import VastClient
@@ -274,7 +281,8 @@ def history(client: VastClient, model: Deployment, cache_dir: Path
 
 def rollback_target(client: VastClient, model: Deployment, cache_dir: Path, *,
                     to_hash: str | None, secrets: Secrets, dry_run: bool = False,
-                    report: Report | None = None) -> DeployOutcome:
+                    report: Report | None = None, meter: Meter = TransferMeter
+                    ) -> DeployOutcome:
     """Register an earlier version again, as a deploy would: planned first (the tier
     and why), its tarball uploaded only if the server asks, a rolling update started on
     a soft update. ``to_hash`` picks the version (a prefix is enough); None picks the
@@ -298,7 +306,7 @@ def rollback_target(client: VastClient, model: Deployment, cache_dir: Path, *,
     body = with_secrets(desired.config, model, secrets.values)
     return deploy_registered(client, planned, body, Path(chosen.artifact),
                              cache_dir=cache_dir, api_url=client.api_url, say=say,
-                             dry_run=dry_run)
+                             dry_run=dry_run, meter=meter)
 
 
 def _choose(versions: list[Deployed], to_hash: str | None, serving: str,

@@ -1,8 +1,9 @@
-"""Build progress on stderr: a rich progress bar for builds that take more than a moment.
+"""Progress on stderr: a rich progress bar for builds that take more than a moment,
+and one for uploads (bytes and rate).
 
-The bar appears only when stderr is a terminal and the build is still running
-after :data:`DELAY` seconds, and it clears itself at the end, so quick and
-scripted builds print nothing extra. rich is imported only then.
+A bar appears only when stderr is a terminal (the build's only when it is still
+running after :data:`DELAY` seconds), and clears itself at the end, so quick and
+scripted runs print nothing extra. rich is imported only then.
 """
 
 from __future__ import annotations
@@ -110,3 +111,50 @@ def reporter(enabled: bool) -> Reporter:
     if enabled and sys.stderr.isatty():
         return LiveReporter()
     return Reporter()
+
+
+class TransferMeter:
+    """Receives an upload's progress; this one ignores it (quiet, JSON, or not a terminal)."""
+
+    def __init__(self, label: str = "") -> None:
+        """``label`` says what is uploaded (this one shows nothing)."""
+
+    def update(self, done: int, total: int) -> None:
+        """``done`` of ``total`` bytes are sent (``done`` starts again at a retry)."""
+
+    def close(self) -> None:
+        """The upload is over (or failed): remove any display."""
+
+
+class LiveTransferMeter(TransferMeter):
+    """A bar with the bytes sent, the total, and the rate."""
+
+    def __init__(self, label: str = "") -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(TextColumn(label), BarColumn(), DownloadColumn(),
+                                  TransferSpeedColumn(), TimeRemainingColumn(),
+                                  console=Console(stderr=True), transient=True)
+        self._task = self._progress.add_task(label, total=None)
+        self._progress.start()
+
+    def update(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def transfer_meter(enabled: bool, label: str) -> TransferMeter:
+    """A live upload bar when ``enabled`` and stderr is a terminal; otherwise silence."""
+    if enabled and sys.stderr.isatty():
+        return LiveTransferMeter(label)
+    return TransferMeter()

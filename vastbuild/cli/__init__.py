@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import click
+from click.shell_completion import shell_complete
 
 from vastbuild.api import VERSION, InvalidArgument, check_setting, load_settings, parse_arg
+from vastbuild.cli.completion import COMPLETE_VAR, PROG_NAME
 from vastbuild.cli.context import GlobalOptions
 from vastbuild.cli.report import run
 
@@ -33,6 +35,7 @@ COMMANDS = {
     "affected": "vastbuild.cli.workspace:affected",
     "config": "vastbuild.cli.workspace:config",
     "import": "vastbuild.cli.sdkimport:import_",
+    "init": "vastbuild.cli.init:init_",
     "status": "vastbuild.cli.operate:status",
     "logs": "vastbuild.cli.operate:logs",
     "wait": "vastbuild.cli.operate:wait",
@@ -41,6 +44,7 @@ COMMANDS = {
     "down": "vastbuild.cli.operate:down",
     "history": "vastbuild.cli.operate:history",
     "rollback": "vastbuild.cli.operate:rollback",
+    "completion": "vastbuild.cli.completion:completion",
 }
 
 
@@ -115,5 +119,13 @@ def cli(ctx: click.Context, cache_dir: Path | None, remote_cache: str | None,
 
 
 def main() -> None:
-    """Console entry point: run the CLI and turn every failure into a message and an exit code."""
+    """Console entry point: run the CLI and turn every failure into a message and an exit code.
+
+    A shell's completion script calls the program back with ``_VASTBUILD_COMPLETE``
+    set; click's ``Command.main`` would answer that, but :func:`run` makes the context
+    itself (for the exit code contract), so the request is answered here first.
+    """
+    instruction = os.environ.get(COMPLETE_VAR)
+    if instruction:
+        sys.exit(shell_complete(cli, {}, PROG_NAME, COMPLETE_VAR, instruction))
     sys.exit(run(cli))

@@ -107,7 +107,8 @@ def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str 
                                   dry_run=dry_run, keep_alive=keep_alive, report=say,
                                   remote_cache=settings.remote_cache,
                                   remote_cache_read_only=settings.remote_cache_read_only,
-                                  secrets=options.secret_sources(secret_files, secrets_file))
+                                  secrets=options.secret_sources(secret_files, secrets_file),
+                                  show_uploads=not as_json and not settings.quiet)
         for outcome in outcomes:
             for warning in outcome.warnings:
                 click.echo(f"warning: {outcome.label}: {warning}", err=True)

@@ -245,7 +245,8 @@ def rollback(settings: GlobalOptions, target: str, to_hash: str | None, previous
         outcome = rollback_target(model, client=client, cache_dir=settings.cache_dir,
                                   to_hash=to_hash, dry_run=dry_run,
                                   secrets=options.secret_sources(secret_files, secrets_file),
-                                  report=_progress(settings))
+                                  report=_progress(settings),
+                                  show_uploads=not as_json and not settings.quiet)
     if as_json:
         click.echo(json.dumps({"targets": [outcome.to_json()]}, indent=2))
     else:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
 from vastbuild.api import (
     ARTIFACT_FORMATS,
@@ -21,6 +22,7 @@ from vastbuild.api import (
     SecretSources,
     check_url,
     parse_secret_option,
+    target_labels,
 )
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -39,7 +41,24 @@ def _url(setting: str) -> Callable[[click.Context, click.Parameter, str | None],
 
 #: targets: Vastfiles or folders holding one, labels (//services/llm), patterns
 #: (//services/..., ./...), deployment names (default ./Vastfile)
-paths = click.argument("paths", nargs=-1, metavar="[TARGET]...")
+def _complete_targets(ctx: click.Context, param: click.Parameter,
+                      incomplete: str) -> list[CompletionItem]:
+    """A TARGET at TAB: the workspace's labels once it starts with ``//`` (only then, as
+    finding them walks the workspace), else the shell's own completion of paths."""
+    if incomplete.startswith("//"):
+        return [CompletionItem(label) for label in target_labels()
+                if label.startswith(incomplete)]
+    return [CompletionItem(incomplete, type="file")]
+
+
+paths = click.argument("paths", nargs=-1, metavar="[TARGET]...",
+                       shell_complete=_complete_targets)
+#: where positions and relative paths of a Vastfile read from stdin (TARGET ``-``) point
+stdin_filename = click.option(
+    "--stdin-filename", metavar="PATH",
+    help="With TARGET `-` (read the Vastfile from stdin): the path it stands for, which "
+         "messages name and CODE, COPY and INCLUDE are relative to (default: <stdin> in "
+         "the working folder).")
 affected_since = click.option(
     "--affected-since", metavar="REF",
     help="Only the targets whose inputs changed since the git commit REF "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,9 +93,12 @@ def print_error(exc: VastbuildError) -> None:
     click.echo(error_text(exc), err=True)
 
 
-def print_diagnostics(diagnostics: Iterable[Diagnostic], color: bool = False) -> None:
-    """Print diagnostics to stderr, in file order, each with its source excerpt."""
-    sources: dict[str, list[str] | None] = {}
+def print_diagnostics(diagnostics: Iterable[Diagnostic], color: bool = False,
+                      unsaved: Mapping[str, list[str]] | None = None) -> None:
+    """Print diagnostics to stderr, in file order, each with its source excerpt.
+    ``unsaved``: the lines of files checked from elsewhere than the disk (stdin), by
+    path, so an excerpt shows what was checked rather than what the disk holds."""
+    sources: dict[str, list[str] | None] = dict(unsaved or {})
     for d in sorted(diagnostics, key=sort_key):
         lines = None
         if d.span:

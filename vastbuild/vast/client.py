@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from requests_toolbelt import MultipartEncoder
+from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from urllib3.exceptions import LocationValueError
 
 from vastbuild import __version__
@@ -301,12 +301,14 @@ class VastClient:
 
     # -- the upload URL ------------------------------------------------------
 
-    def upload(self, url: str, fields: Mapping[str, str], path: Path) -> None:
+    def upload(self, url: str, fields: Mapping[str, str], path: Path,
+               progress: Callable[[int, int], None] | None = None) -> None:
         """POST the tarball to a presigned upload URL: every field first, then ``file``.
 
-        The file is read from disk as the socket drains it. A dropped
-        connection retries the whole upload from the first byte (a presigned
-        POST cannot resume). 400 and 403 raise :class:`UploadRejected`.
+        The file is read from disk as the socket drains it; ``progress`` hears
+        (bytes sent, total) as it goes. A dropped connection retries the whole
+        upload from the first byte (a presigned POST cannot resume). 400 and 403
+        raise :class:`UploadRejected`.
         """
 
         @contextmanager
@@ -314,8 +316,12 @@ class VastClient:
             with path.open("rb") as handle:
                 encoder = MultipartEncoder(
                     fields=[*fields.items(), ("file", (path.name, handle, "application/gzip"))])
-                yield encoder, {"Content-Type": encoder.content_type,
-                                "Content-Length": str(encoder.len)}
+                body: Any = encoder
+                if progress is not None:
+                    body = MultipartEncoderMonitor(
+                        encoder, lambda monitor: progress(monitor.bytes_read, monitor.len))
+                yield body, {"Content-Type": encoder.content_type,
+                             "Content-Length": str(encoder.len)}
 
         response = self._send("POST", url, authorized=False, open_body=open_body,
                               describe=f"multipart, {len(fields)} fields + file "

@@ -13,8 +13,8 @@ import pytest
 from build_helpers import vastbuild
 from conftest import RunningDevServer
 
-from vastbuild.api import TEMPLATES, InvalidArgument, format_file, init
-from vastbuild.scaffold import TEMPLATES_DIR, default_name
+from vastbuild.api import InvalidArgument, format_file, init
+from vastbuild.scaffold import TEMPLATES, TEMPLATES_DIR, default_name
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -47,8 +47,6 @@ from vastbuild.diagnostics import (
 from vastbuild.errors import InvalidArgument, VastbuildError
 from vastbuild.formats import FORMATS, SUFFIXES
 from vastbuild.results import BuildResult, HashResult
-from vastbuild.scaffold import DEFAULT_TEMPLATE, TEMPLATES, FilesExist, Scaffold, scaffold
-from vastbuild.secret_values import SecretSources, parse_secret_option
 from vastbuild.settings import (
     Setting,
     Settings,
@@ -73,6 +71,9 @@ if TYPE_CHECKING:  # types of results, re-exported for annotations
     from vastbuild.operate import WaitResult as WaitResult
     from vastbuild.plan import BuildPlan as BuildPlan
     from vastbuild.progress import TransferMeter
+    from vastbuild.scaffold import Scaffold
+    from vastbuild.secret_values import Secrets
+    from vastbuild.secret_values import SecretSources as SecretSources
     from vastbuild.vast.client import VastClient as VastClient
     from vastbuild.vast.last_deploy import Deployed as Deployed
 
@@ -92,9 +93,9 @@ __all__ = [
     "formatted_file", "has_errors",
     "hash_targets", "is_content_hash", "keep_alive", "load", "load_all", "parse_bytes",
     "plan_build", "plan_deploy", "printable", "read_api_key", "render", "sort_key",
-    "check_depfile", "write_depfiles", "SecretSources", "parse_secret_option",
+    "check_depfile", "write_depfiles", "secret_sources", "parse_secret_option",
     "cache_verify", "import_sdk", "SdkImport", "VastfileExists",
-    "init", "Scaffold", "FilesExist", "TEMPLATES", "DEFAULT_TEMPLATE",
+    "init", "init_templates",
 ]
 
 VASTFILE = "Vastfile"
@@ -390,15 +391,26 @@ def format_file(path: str | os.PathLike[str], *, write: bool = True) -> bool:
 
 # -- starting a deployment --------------------------------------------------------------
 
-def init(folder: str | os.PathLike[str] = ".", *, template: str = DEFAULT_TEMPLATE,
+def init_templates() -> tuple[str, ...]:
+    """The templates :func:`init` writes, the default first."""
+    from vastbuild.scaffold import TEMPLATES
+
+    return TEMPLATES
+
+
+def init(folder: str | os.PathLike[str] = ".", *, template: str | None = None,
          name: str | None = None) -> Scaffold:
     """Write a new deployment into ``folder`` (made when missing) from one of
-    :data:`TEMPLATES`: a Vastfile and its code, which check clean, build and deploy
-    as written (docs/init.md). ``name`` is DEPLOYMENT and the code's
-    ``Deployment(name=...)``; by default the folder's name, made valid.
-    :class:`FilesExist` when either file exists, and then nothing is written;
-    :class:`InvalidArgument` for an unknown template or a name that cannot be used."""
-    return scaffold(Path(folder), template, name)
+    :func:`init_templates` (default: the first): a Vastfile and its code, which check
+    clean, build and deploy as written (docs/init.md). ``name`` is DEPLOYMENT and the
+    code's ``Deployment(name=...)``; by default the folder's name, made valid.
+    ``vastbuild.scaffold.FilesExist`` (an :class:`InvalidArgument`) when either file
+    exists, and then nothing is written; :class:`InvalidArgument` for an unknown
+    template or a name that cannot be used. The module is imported only here, off
+    the start-up path of every other command."""
+    from vastbuild.scaffold import DEFAULT_TEMPLATE, scaffold
+
+    return scaffold(Path(folder), template or DEFAULT_TEMPLATE, name)
 
 
 # -- importing from the vastai SDK -------------------------------------------------------
@@ -779,6 +791,36 @@ def connect(api_key: str, *, api_url: str = DEFAULT_API_URL,
                       trace_bodies=trace_bodies)
 
 
+def secret_sources(files: Mapping[str, Path] | None = None,
+                   secrets_file: str | os.PathLike[str] | None = None) -> SecretSources:
+    """Where ``deploy``, ``plan`` and ``rollback`` read secret values: ``files`` (name ->
+    a file holding the value), then ``secrets_file`` (dotenv), then the environment.
+    (Made here so that the module is imported only by the commands that need it.)"""
+    from vastbuild.secret_values import SecretSources
+
+    return SecretSources(files=dict(files or {}),
+                         secrets_file=None if secrets_file is None else Path(secrets_file))
+
+
+def _secrets(models: Sequence[Deployment], client: VastClient,
+             sources: SecretSources | None, required: bool = True) -> Secrets:
+    """The secrets ``models`` name, read from ``sources`` (default: the environment);
+    the client hides their values from every trace and message from now on."""
+    from vastbuild.secret_values import load_secrets
+
+    given = load_secrets(models, sources or secret_sources(), required=required)
+    client.hide(given.values.values())
+    return given
+
+
+def parse_secret_option(option: str) -> tuple[str, Path]:
+    """``NAME=@FILE`` -> (NAME, FILE); :class:`InvalidArgument` for anything else,
+    a value given in place (it would stay in the shell's history) above all."""
+    from vastbuild.secret_values import parse_secret_option as parse
+
+    return parse(option)
+
+
 def plan_deploy(targets: Sequence[Target], *, client: VastClient,
                 cache_dir: str | os.PathLike[str], remote_cache: str | None = None,
                 remote_cache_read_only: bool = False,
@@ -789,11 +831,9 @@ def plan_deploy(targets: Sequence[Target], *, client: VastClient,
     default) is compared as unknown."""
     from vastbuild.archive import source_date_epoch
     from vastbuild.deploy import plan_targets
-    from vastbuild.secret_values import load_secrets
 
     models = load_all(targets).models
-    given = load_secrets(models, secrets or SecretSources(), required=False)
-    client.hide(given.values.values())
+    given = _secrets(models, client, secrets, required=False)
     with _open_cache(cache_dir, remote_cache, remote_cache_read_only) as cache:
         return plan_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
                             api_url=client.api_url, autoscaler_url=client.autoscaler_url,
@@ -817,7 +857,6 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
     upload when stderr is a terminal."""
     from vastbuild.archive import source_date_epoch
     from vastbuild.deploy import deploy_targets, require_ttl
-    from vastbuild.secret_values import load_secrets
 
     if keep_alive and dry_run:
         raise InvalidArgument("keeping deployments alive and a dry run exclude each other",
@@ -825,8 +864,7 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
     models = load_all(targets).models
     if keep_alive:
         require_ttl(model.ttl for model in models)
-    given = load_secrets(models, secrets or SecretSources())
-    client.hide(given.values.values())
+    given = _secrets(models, client, secrets)
     with _open_cache(cache_dir, remote_cache, remote_cache_read_only) as cache:
         return deploy_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
                               api_url=client.api_url, autoscaler_url=client.autoscaler_url,
@@ -918,11 +956,9 @@ def rollback(target: Target, *, client: VastClient, cache_dir: str | os.PathLike
     """Register an earlier version deployed from here again (``to_hash``, or the one
     before the version the server serves), planned like a deploy."""
     from vastbuild.operate import rollback_target
-    from vastbuild.secret_values import load_secrets
 
     model = _one(target)
-    given = load_secrets([model], secrets or SecretSources())
-    client.hide(given.values.values())
+    given = _secrets([model], client, secrets)
     return rollback_target(client, model, Path(cache_dir), to_hash=to_hash, secrets=given,
                            dry_run=dry_run, report=report, meter=_meter(show_uploads))
 

@@ -109,6 +109,19 @@ def snapshot(model: Deployment, *, file_hash: str, config: Mapping[str, Any],
         code_name=model.code.path.name, secrets=secrets.fingerprints(model))
 
 
+def listed(deployments: Iterable[Mapping[str, Any]], name: str, tag: str
+           ) -> Mapping[str, Any] | None:
+    """The entry of (name, tag) in the server's list of deployments (one with an id)."""
+    return next((d for d in deployments if d.get("name") == name and d.get("id") is not None
+                 and (d.get("tag") or DEFAULT_TAG) == tag), None)
+
+
+def tags_of(deployments: Iterable[Mapping[str, Any]], name: str) -> list[str]:
+    """The tags the server's list holds under ``name``, sorted."""
+    return sorted({str(d.get("tag") or DEFAULT_TAG) for d in deployments
+                   if d.get("name") == name})
+
+
 class ServerReader:
     """Reads what the server holds, listing deployments and endpoints once per run.
 
@@ -130,10 +143,9 @@ class ServerReader:
     def view(self, name: str, tag: str) -> ServerView:
         if self._deployments is None:
             self._deployments = self.client.list_deployments()
-        same_name = [d for d in self._deployments if d.get("name") == name]
-        match = next((d for d in same_name if (d.get("tag") or DEFAULT_TAG) == tag), None)
-        tags = tuple(sorted({str(d.get("tag") or DEFAULT_TAG) for d in same_name} - {tag}))
-        if match is None or match.get("id") is None:
+        tags = tuple(sorted(set(tags_of(self._deployments, name)) - {tag}))
+        match = listed(self._deployments, name, tag)
+        if match is None:
             return ServerView(record=None, tags=tags)
         record = self.client.get_deployment(int(match["id"]))
         on_server: dict[str, str | None] | None = None

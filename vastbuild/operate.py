@@ -22,7 +22,9 @@ from vastbuild.deploy import (
     Meter,
     ServerReader,
     deploy_registered,
+    listed,
     plan_target,
+    tags_of,
 )
 from vastbuild.errors import VastbuildError
 from vastbuild.model import DEFAULT_TAG, Deployment
@@ -112,11 +114,8 @@ def _status(client: VastClient, label: str | None, name: str, tag: str,
 
 def find_deployment(client: VastClient, name: str, tag: str) -> dict[str, Any] | None:
     """The server's full record of (name, tag), or None."""
-    for item in client.list_deployments():
-        if item.get("name") == name and (item.get("tag") or DEFAULT_TAG) == tag \
-                and item.get("id") is not None:
-            return client.get_deployment(int(item["id"]))
-    return None
+    found = listed(client.list_deployments(), name, tag)
+    return None if found is None else client.get_deployment(int(found["id"]))
 
 
 def _required(client: VastClient, model: Deployment) -> dict[str, Any]:
@@ -143,8 +142,7 @@ def logs(client: VastClient, model: Deployment, *, level: str = "info1",
         answer = client.get_logs("workergroup", group, tail)
     else:
         answer = client.get_logs("endpoint", int(record["endpoint_id"]), tail)
-    text = answer.get(level, answer.get("logs", ""))
-    return [line for line in text.splitlines() if line.strip()]
+    return _lines(answer, level)
 
 
 def new_lines(seen: list[str], lines: list[str]) -> list[str]:
@@ -218,7 +216,12 @@ def _lines_naming(client: VastClient, endpoint: int, workers: tuple[int, ...]) -
 
 def logs_tail(client: VastClient, endpoint: int, level: str = "info0",
               tail: int = 50) -> list[str]:
-    answer = client.get_logs("endpoint", endpoint, tail)
+    return _lines(client.get_logs("endpoint", endpoint, tail), level)
+
+
+def _lines(answer: Mapping[str, str], level: str) -> list[str]:
+    """The non-blank lines of one level of a log answer (or of its one ``logs`` text,
+    the other documented shape)."""
     return [line for line in answer.get(level, answer.get("logs", "")).splitlines()
             if line.strip()]
 
@@ -250,8 +253,7 @@ def down(client: VastClient, model: Deployment, *, all_tags: bool, cache_dir: Pa
          ) -> DownResult:
     """Delete the deployment by name (and tag, unless ``all_tags``), report what the
     server says of its workers, and forget the local records of what was deleted."""
-    tags = sorted({str(d.get("tag") or DEFAULT_TAG) for d in client.list_deployments()
-                   if d.get("name") == model.name}) if all_tags else [model.tag]
+    tags = tags_of(client.list_deployments(), model.name) if all_tags else [model.tag]
     if not all_tags and find_deployment(client, model.name, model.tag) is None:
         raise VastbuildError(f"{model.label}: {model.name}:{model.tag} is not deployed",
                              "nothing to take down")

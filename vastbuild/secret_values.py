@@ -17,18 +17,14 @@ machine (another key) reads as "cannot compare", never as "changed".
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vastbuild.errors import InvalidArgument, VastbuildError
-from vastbuild.files import atomic_write
 
 if TYPE_CHECKING:  # only named: the command line imports this module before any model
     from vastbuild.model import Deployment, SecretName
@@ -76,6 +72,9 @@ class Secrets:
     def fingerprint(self, name: str, value: str) -> str:
         """``{key id}:{HMAC-SHA256(key, name NUL value)}``: equal for an unchanged value
         under the same key, useless to anyone without the key."""
+        import hashlib  # here: the command line imports this module for every command
+        import hmac
+
         key_id = hashlib.sha256(b"vastbuild key id\0" + self.key).hexdigest()[:8]
         mac = hmac.new(self.key, f"{name}\0{value}".encode(), hashlib.sha256).hexdigest()
         return f"{key_id}:{mac}"
@@ -175,6 +174,10 @@ def config_folder(environ: Mapping[str, str]) -> Path:
 
 def fingerprint_key(folder: Path) -> bytes:
     """The user's fingerprint key, made (32 random bytes, mode 0600) on first use."""
+    import secrets
+
+    from vastbuild.files import atomic_write
+
     path = folder / KEY_FILE
     try:
         key = path.read_bytes()

@@ -12,11 +12,9 @@ import sys
 from pathlib import Path
 
 import click
-from click.shell_completion import shell_complete
 
 from vastbuild.api import VERSION, InvalidArgument, check_setting, load_settings, parse_arg
-from vastbuild.cli.completion import COMPLETE_VAR, PROG_NAME
-from vastbuild.cli.context import GlobalOptions
+from vastbuild.cli.context import COMPLETE_VAR, PROG_NAME, GlobalOptions
 from vastbuild.cli.report import run
 
 #: command name -> "module:attribute"; the module is imported on first use
@@ -127,5 +125,7 @@ def main() -> None:
     """
     instruction = os.environ.get(COMPLETE_VAR)
     if instruction:
+        from click.shell_completion import shell_complete
+
         sys.exit(shell_complete(cli, {}, PROG_NAME, COMPLETE_VAR, instruction))
     sys.exit(run(cli))

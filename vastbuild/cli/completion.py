@@ -9,9 +9,9 @@ from __future__ import annotations
 import click
 from click.shell_completion import get_completion_class
 
-#: the program name the scripts complete, and the variable that asks for completions
-PROG_NAME = "vastbuild"
-COMPLETE_VAR = "_VASTBUILD_COMPLETE"
+from vastbuild.cli.context import COMPLETE_VAR, PROG_NAME
+
+#: the shells click writes a completion script for
 SHELLS = ("bash", "zsh", "fish")
 
 

@@ -8,6 +8,11 @@ from pathlib import Path
 
 from vastbuild.api import Settings
 
+#: the program name shell completion is for, and the variable its script sets when it
+#: calls the program back (click's convention); the completion code is imported only then
+PROG_NAME = "vastbuild"
+COMPLETE_VAR = "_VASTBUILD_COMPLETE"
+
 
 @dataclass(frozen=True)
 class GlobalOptions:

@@ -27,7 +27,7 @@ from vastbuild.cli.context import GlobalOptions
 from vastbuild.cli.report import EXIT_INPUT, load, narrowed
 
 if TYPE_CHECKING:
-    from vastbuild.api import Deployment, DeployOutcome, VastClient
+    from vastbuild.api import Deployment, DeployOutcome, VastClient, WaitResult
 
 
 @click.command()
@@ -48,7 +48,7 @@ def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url
         plans = plan_deploy(models, client=client, cache_dir=settings.cache_dir,
                             remote_cache=settings.remote_cache,
                             remote_cache_read_only=settings.remote_cache_read_only,
-                            secrets=options.secret_sources(secret_files, secrets_file))
+                            secrets=options.sources_of(secret_files, secrets_file))
     if as_json:
         click.echo(json.dumps({"targets": [{
             "label": p.label, "name": p.desired.name, "tag": p.desired.tag,
@@ -107,7 +107,7 @@ def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str 
                                   dry_run=dry_run, keep_alive=keep_alive, report=say,
                                   remote_cache=settings.remote_cache,
                                   remote_cache_read_only=settings.remote_cache_read_only,
-                                  secrets=options.secret_sources(secret_files, secrets_file),
+                                  secrets=options.sources_of(secret_files, secrets_file),
                                   show_uploads=not as_json and not settings.quiet)
         for outcome in outcomes:
             for warning in outcome.warnings:
@@ -141,11 +141,16 @@ def _wait_for_all(settings: GlobalOptions, client: VastClient, models: list[Depl
                 click.echo(f"{outcome.label}: serving {outcome.hash[:16]}", err=True)
             continue
         failed = True
-        click.echo(f"error: {outcome.label}: {result.reason}", err=True)
-        for line in result.log:
-            click.echo(f"  {line}", err=True)
+        _tell_failure(outcome.label, result)
     if failed:
         raise SystemExit(EXIT_INPUT)
+
+
+def _tell_failure(label: str, result: WaitResult) -> None:
+    """A wait that ended badly, on stderr: why, then the failing workers' log lines."""
+    click.echo(f"error: {label}: {result.reason}", err=True)
+    for line in result.log:
+        click.echo(f"  {line}", err=True)
 
 
 def _summary(outcomes: list[DeployOutcome], seconds: float, dry_run: bool) -> None:

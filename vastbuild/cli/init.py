@@ -11,7 +11,7 @@ import shlex
 
 import click
 
-from vastbuild.api import DEFAULT_DEV_SERVER_PORT, DEFAULT_TEMPLATE, TEMPLATES, init
+from vastbuild.api import DEFAULT_DEV_SERVER_PORT, init, init_templates
 from vastbuild.cli.context import GlobalOptions
 from vastbuild.cli.report import shown
 
@@ -22,7 +22,8 @@ DEV_KEY = "dev-key"
 @click.command("init")
 @click.argument("folder", metavar="[DIR]", default=".",
                 type=click.Path(file_okay=False, dir_okay=True))
-@click.option("-t", "--template", type=click.Choice(TEMPLATES), default=DEFAULT_TEMPLATE,
+@click.option("-t", "--template", type=click.Choice(init_templates()),
+              default=init_templates()[0],
               show_default=True, help="What the deployment starts as.")
 @click.option("--name", metavar="NAME",
               help="DEPLOYMENT and the code's Deployment(name=...) (default: DIR's name, "

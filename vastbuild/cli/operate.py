@@ -13,7 +13,6 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -30,11 +29,8 @@ from vastbuild.api import (
 from vastbuild.api import rollback as rollback_target
 from vastbuild.cli import options
 from vastbuild.cli.context import GlobalOptions
-from vastbuild.cli.deploy import _client, _progress, _summary
+from vastbuild.cli.deploy import _client, _progress, _summary, _tell_failure
 from vastbuild.cli.report import EXIT_INPUT, load
-
-if TYPE_CHECKING:
-    from vastbuild.api import WaitResult
 
 target = click.argument("target", metavar="TARGET")
 
@@ -108,15 +104,6 @@ def logs(settings: GlobalOptions, target: str, level: str, tail: int | None, fol
             time.sleep(interval)  # Ctrl-C ends it: exit 130
 
 
-def _report_wait(label: str, result: WaitResult) -> None:
-    if result.ok:
-        click.echo(f"{label}: serving ({', '.join(f'{n} {s}' for s, n in result.workers.items())})")
-        return
-    click.echo(f"error: {label}: {result.reason}", err=True)
-    for line in result.log:
-        click.echo(f"  {line}", err=True)
-
-
 timeout_option = click.option("--timeout", type=click.FloatRange(min=0), default=600.0,
                               show_default=True, metavar="S",
                               help="Give up waiting after S seconds.")
@@ -139,9 +126,11 @@ def wait(settings: GlobalOptions, target: str, timeout: float, interval: float,
         result = wait_for_rollout(model, state.server_hash or "", client=client,
                                   timeout=timeout, interval=interval,
                                   report=_progress(settings, at=0))
-    _report_wait(model.label, result)
     if not result.ok:
+        _tell_failure(model.label, result)
         raise SystemExit(EXIT_INPUT)
+    click.echo(f"{model.label}: serving "
+               f"({', '.join(f'{n} {state}' for state, n in result.workers.items())})")
 
 
 def _state_command(running: bool) -> click.Command:
@@ -244,7 +233,7 @@ def rollback(settings: GlobalOptions, target: str, to_hash: str | None, previous
     with _client(settings, api_url, autoscaler_url, api_key_file) as client:
         outcome = rollback_target(model, client=client, cache_dir=settings.cache_dir,
                                   to_hash=to_hash, dry_run=dry_run,
-                                  secrets=options.secret_sources(secret_files, secrets_file),
+                                  secrets=options.sources_of(secret_files, secrets_file),
                                   report=_progress(settings),
                                   show_uploads=not as_json and not settings.quiet)
     if as_json:

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-from click.shell_completion import CompletionItem
 
 from vastbuild.api import (
     ARTIFACT_FORMATS,
     DEFAULT_API_URL,
     DEFAULT_AUTOSCALER_URL,
     InvalidArgument,
-    SecretSources,
     check_url,
     parse_secret_option,
+    secret_sources,
     target_labels,
 )
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
+    from vastbuild.api import SecretSources
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -45,6 +49,8 @@ def _complete_targets(ctx: click.Context, param: click.Parameter,
                       incomplete: str) -> list[CompletionItem]:
     """A TARGET at TAB: the workspace's labels once it starts with ``//`` (only then, as
     finding them walks the workspace), else the shell's own completion of paths."""
+    from click.shell_completion import CompletionItem  # only when a shell asks
+
     if incomplete.startswith("//"):
         return [CompletionItem(label) for label in target_labels()
                 if label.startswith(incomplete)]
@@ -113,9 +119,9 @@ def secrets(command: F) -> F:
     return secret(secrets_file(command))
 
 
-def secret_sources(secret_files: dict[str, Path], secrets_file: Path | None) -> SecretSources:
+def sources_of(secret_files: dict[str, Path], secrets_file: Path | None) -> SecretSources:
     """What the two options said, as the library takes it (the environment fills in)."""
-    return SecretSources(files=secret_files, secrets_file=secrets_file)
+    return secret_sources(secret_files, secrets_file)
 
 
 def urls(command: F) -> F:

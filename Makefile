@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SDK_PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 python3.12 python3.13; do $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 SDK_VENV ?= .venv-sdk
 
-.PHONY: venv sdk-venv demo test lint bench fuzz crash clean
+.PHONY: venv sdk-venv demo test lint bench fuzz crash clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 
 venv: $(VENV)/.installed
 
-# The vastai SDK client needs Python >= 3.12 (see docs/testing.md).
+# The vastai SDK client needs Python >= 3.12 (see the README).
 $(SDK_VENV)/bin/python:
 	@test -n "$(SDK_PYTHON)" || { echo "no python3.12 found: set SDK_PYTHON"; exit 1; }
 	$(SDK_PYTHON) -m venv $(SDK_VENV)
@@ -42,8 +42,20 @@ lint: $(VENV)/.test-installed
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-test: $(VENV)/.test-installed sdk-venv lint
-	VASTBUILD_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(BIN)/pytest -q
+# The editor grammar tests run VS Code's grammar engine under node (tests/editors);
+# without node they are skipped, and nothing is installed here.
+EDITOR_TEST_MODULES := tests/editors/node_modules/.installed
+$(EDITOR_TEST_MODULES): tests/editors/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd tests/editors && npm ci --no-audit --no-fund --silent && touch node_modules/.installed; \
+	else echo "npm not found: the editor grammar tests need node and npm"; fi
+
+test: $(VENV)/.test-installed sdk-venv lint $(EDITOR_TEST_MODULES)
+	VASTBUILD_SDK_PYTHON=$(abspath $(SDK_VENV))/bin/python $(BIN)/pytest -q -n auto --dist loadfile
+
+# Rewrite the parts of docs/ made from the code (tests/test_docs.py fails while stale).
+docs: $(VENV)/.installed
+	$(BIN)/python scripts/cli_docs.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py --results bench/RESULTS.md

@@ -256,6 +256,9 @@ def test_targets_complete_to_labels_and_otherwise_to_paths(
         "plain,//embed", "plain,//imagegen", "plain,//llm", "plain,//whisper"]
     assert complete("vastbuild build //w", monkeypatch, capsys) == ["plain,//whisper"]
     assert complete("vastbuild build ll", monkeypatch, capsys) == ["file,ll"]
+    # the commands that operate one deployment complete its label too
+    assert complete("vastbuild status //l", monkeypatch, capsys) == ["plain,//llm"]
+    assert complete("vastbuild logs //em", monkeypatch, capsys) == ["plain,//embed"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

@@ -83,6 +83,17 @@ def test_deploy_wait_reports_a_failing_worker_with_its_log(start_dev_server: Sta
     assert "Traceback" not in result.stderr
 
 
+def test_waiting_on_an_endpoint_that_keeps_no_worker_ends_at_once(
+        dev_server_module: RunningDevServer, tmp_path: Path) -> None:
+    """cold_workers=0: no worker starts until a request arrives, so there is nothing to
+    wait for; deploy --wait says so and exits 0 instead of waiting out its timeout."""
+    ws = Workspace(root=copy_examples(tmp_path), cache=tmp_path / "cache",
+                   url=dev_server_module.url, keys=dev_server_module.keys)
+    assert "cold_workers=0" in (ws.root / "whisper/Vastfile").read_text(encoding="utf-8")
+    done = ws.run("deploy", "whisper", "--wait", "--timeout", "30", "--wait-interval", "0.1")
+    assert "no worker to wait for: with cold_workers=0" in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("command", [("status", "llm"), ("logs", "llm"), ("stop", "llm"),
                                      ("wait", "llm"), ("rollback", "llm")])
 def test_a_target_that_is_not_deployed_says_so(dev_server_module: RunningDevServer,

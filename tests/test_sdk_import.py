@@ -367,6 +367,26 @@ AUTOSCALE max_workers=2
     ]
 
 
+def test_numbers_in_the_sdks_own_units_become_gb_and_days(tmp_path: Path) -> None:
+    """``gpu_ram >= 24000`` is what the SDK's query holds for 24 GB; ``gpu_ram >= 24`` is
+    what Vast's example writes for 24 GB: both become ``REQUIRE gpu_ram >= 24``."""
+    ws = workspace(tmp_path, {"svc/app.py": '''\
+from vastai.data.query import cpu_ram, duration, gpu_ram, gpu_total_ram
+from vastai.serverless.remote import Deployment
+
+app = Deployment(name="svc")
+image = app.image("vastai/base", 20)
+image.require(gpu_ram >= 24000, cpu_ram >= 64000, gpu_total_ram <= 2000, duration > 604800)
+image.require(gpu_ram <= 80)
+'''})
+    run = vastbuild("import", "svc/app.py", "-o", "-", cwd=ws)
+    assert run.returncode == 0, run.stderr
+    assert "REQUIRE gpu_ram >= 24 AND cpu_ram >= 64 AND gpu_total_ram <= 2000 AND " \
+        "duration > 7\nREQUIRE gpu_ram <= 80\n" in run.stdout
+    assert re.findall(r"(\S+): warning\[(I\d+)\]", run.stderr) == [
+        ("svc/app.py:6:26", "I106"), ("svc/app.py:6:44", "I106"), ("svc/app.py:6:85", "I106")]
+
+
 def test_a_value_that_is_not_a_literal_is_an_error_at_its_place(tmp_path: Path) -> None:
     ws = workspace(tmp_path, {"svc/sdk.py": '''\
 import os

@@ -40,6 +40,7 @@ from vastbuild.diagnostics import (
     error,
     has_errors,
     printable,
+    reference_link,
     render,
     sort_key,
     warning,
@@ -65,6 +66,8 @@ if TYPE_CHECKING:  # types of results, re-exported for annotations
     from vastbuild.deploy import DeployOutcome as DeployOutcome
     from vastbuild.deploy import DeployPlan as DeployPlan
     from vastbuild.devserver import DevServer as DevServer
+    from vastbuild.market import MarketCheck as MarketCheck
+    from vastbuild.market import MarketNote as MarketNote
     from vastbuild.model import Deployment as Deployment
     from vastbuild.operate import DownResult as DownResult
     from vastbuild.operate import TargetStatus as TargetStatus
@@ -95,7 +98,8 @@ __all__ = [
     "plan_build", "plan_deploy", "printable", "read_api_key", "render", "sort_key",
     "check_depfile", "write_depfiles", "secret_sources", "parse_secret_option",
     "cache_verify", "import_sdk", "SdkImport", "VastfileExists",
-    "init", "init_templates",
+    "init", "init_templates", "market_check", "offer_types", "reference_link",
+    "serve_language_server",
 ]
 
 VASTFILE = "Vastfile"
@@ -280,6 +284,27 @@ def diagnostic_codes() -> dict[str, str]:
     from vastbuild.syntax import SYNTAX_CODES
 
     return dict(sorted({**SYNTAX_CODES, **CHECK_CODES}.items()))
+
+
+def serve_language_server(*, tag: str | None = None, args: Mapping[str, str] | None = None,
+                          tracebacks: bool = False) -> None:
+    """Answer an editor's Language Server Protocol requests on stdin and stdout until it
+    exits (docs/lsp.md), with the diagnostics :func:`check_source` gives (``tag`` and
+    ``args`` as it takes them). The server lives below this module, so it is handed
+    that function rather than importing it. Problems of the server (a malformed
+    message) go to stderr, the editor's log, in one line each, or with their
+    traceback when ``tracebacks``. :class:`VastbuildError` when pygls (the ``lsp``
+    extra) is not installed."""
+    try:
+        from vastbuild.lsp.server import serve
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in ("pygls", "lsprotocol"):
+            raise
+        raise VastbuildError(f"the language server needs {missing}, which is not installed",
+                             "install vastbuild[lsp]: pip install 'vastbuild[lsp]'") from None
+    serve(lambda source, vastfile: check_source(source, vastfile, tag=tag, args=args)
+          .diagnostics, tracebacks=tracebacks)
 
 
 def load(path: str | os.PathLike[str]) -> Deployment:
@@ -538,29 +563,37 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
           autoscaler_url: str = DEFAULT_AUTOSCALER_URL, progress: bool = False,
           jobs: int | None = None, remote_cache: str | None = None, tag: str | None = None,
           args: Mapping[str, str] | None = None,
-          remote_cache_read_only: bool = False) -> list[BuildResult]:
+          remote_cache_read_only: bool = False, explain: bool = False) -> list[BuildResult]:
     """Build each target's artifacts in ``formats`` into ``outdir`` (or, when None, a
     folder of the cache), with ``<name>.deployment.json`` (the registration body)
     beside them in ``outdir``. A file whose bytes would not change is left alone,
     mtime included; when no input and no output changed since the last build,
     nothing is planned or written at all. ``progress`` shows a progress bar on a
-    terminal."""
-    from vastbuild import fastpath
+    terminal. ``explain``: plan the build in full, whatever the last one's record
+    says, and give each step that ran its reasons (:mod:`vastbuild.explain`)."""
+    from vastbuild import fastpath, uptodate
 
     api_url, autoscaler_url = _urls(api_url, autoscaler_url)
     out = None if outdir is None else Path(outdir)
     formats = tuple(dict.fromkeys(formats))
     hash_settings = fastpath.hash_settings(cache_dir, api_url, autoscaler_url, tag, args)
     vastfiles = _paths_only(targets) if out is not None else None
-    if out is not None and vastfiles is not None:
-        purpose = fastpath.build_purpose(out, formats)
-        settings = (purpose, *hash_settings[1:])
+    purpose = None if out is None else fastpath.build_purpose(out, formats)
+    settings = (purpose or "", *hash_settings[1:])
+    if purpose is not None and vastfiles is not None and not explain:
         recorded = fastpath.recorded_builds(cache_dir, vastfiles, purpose, settings,
                                             hash_settings)
         if recorded is not None:
             return recorded
     started = time.time_ns()
     loaded = load_all(targets, tag=tag, args=args)
+    before = None
+    if explain:
+        from vastbuild.explain import previous
+
+        env = uptodate.environment(settings)
+        before = [None if purpose is None else previous(cache_dir, m.vastfile, purpose, env)
+                  for m in loaded.models]
     from vastbuild.archive import source_date_epoch
     from vastbuild.builder import build_targets
     from vastbuild.progress import reporter
@@ -575,9 +608,13 @@ def build(targets: Sequence[Target], *, cache_dir: str | os.PathLike[str],
     finally:
         shown.close()
     built = _with_warnings(finished.results, loaded, cache)
-    if out is not None and vastfiles is not None:
+    if purpose is not None and vastfiles is not None:
         fastpath.remember(cache_dir, [(purpose, settings), (fastpath.HASH, hash_settings)],
                           started, finished, built)
+    if before is not None:
+        from vastbuild.explain import explained
+
+        built = explained(replace(finished, results=built), before)
     return built
 
 
@@ -824,20 +861,26 @@ def parse_secret_option(option: str) -> tuple[str, Path]:
 def plan_deploy(targets: Sequence[Target], *, client: VastClient,
                 cache_dir: str | os.PathLike[str], remote_cache: str | None = None,
                 remote_cache_read_only: bool = False,
-                secrets: SecretSources | None = None) -> list[DeployPlan]:
+                secrets: SecretSources | None = None, market: bool = True,
+                require_offers: bool = False) -> list[DeployPlan]:
     """What deploying would do to each target: its update tier and every reason. Reads
     the server and the local record of the last deploy; changes nothing. A secret
     without a value (``secrets``: where values come from, the environment by
-    default) is compared as unknown."""
+    default) is compared as unknown. ``market``: also say what the market holds for
+    each target (see :func:`market_check`); a failed search or no match is a warning,
+    an error with ``require_offers``."""
     from vastbuild.archive import source_date_epoch
     from vastbuild.deploy import plan_targets
+    from vastbuild.market import OfferSearch
 
     models = load_all(targets).models
     given = _secrets(models, client, secrets, required=False)
     with _open_cache(cache_dir, remote_cache, remote_cache_read_only) as cache:
         return plan_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
                             api_url=client.api_url, autoscaler_url=client.autoscaler_url,
-                            secrets=given)
+                            secrets=given, require_offers=require_offers,
+                            market=OfferSearch(client, Path(cache_dir))
+                            if market or require_offers else None)
 
 
 def deploy(targets: Sequence[Target], *, client: VastClient,
@@ -846,7 +889,8 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
            remote_cache: str | None = None,
            remote_cache_read_only: bool = False,
            secrets: SecretSources | None = None,
-           show_uploads: bool = False) -> list[DeployOutcome]:
+           show_uploads: bool = False, market: bool = True,
+           require_offers: bool = False) -> list[DeployOutcome]:
     """Build, plan, register, upload what the server lacks, and roll the workers, one
     target after another; the first failure stops the run. With ``dry_run`` nothing
     is registered, uploaded or recorded. ``keep_alive`` only checks, before anything
@@ -854,9 +898,12 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
     Every SECRET (and LOGIN's password) needs a value from ``secrets`` (the
     environment by default) before anything is built; values go into the
     registration request alone. ``show_uploads`` draws a bar (bytes, rate) for each
-    upload when stderr is a terminal."""
+    upload when stderr is a terminal. ``market``: first check each target against the
+    market (see :func:`plan_deploy`); with ``require_offers`` a target without offers
+    stops the deploy before anything is built or registered."""
     from vastbuild.archive import source_date_epoch
     from vastbuild.deploy import deploy_targets, require_ttl
+    from vastbuild.market import OfferSearch
 
     if keep_alive and dry_run:
         raise InvalidArgument("keeping deployments alive and a dry run exclude each other",
@@ -869,7 +916,35 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
         return deploy_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
                               api_url=client.api_url, autoscaler_url=client.autoscaler_url,
                               secrets=given, dry_run=dry_run, report=report,
-                              meter=_meter(show_uploads))
+                              meter=_meter(show_uploads), require_offers=require_offers,
+                              market=OfferSearch(client, Path(cache_dir))
+                              if market or require_offers else None)
+
+
+def offer_types() -> tuple[str, ...]:
+    """The rental types the offer search prices: on-demand, bid (interruptible), reserved."""
+    from vastbuild.market import OFFER_TYPES
+
+    return OFFER_TYPES
+
+
+def market_check(targets: Sequence[Target], *, client: VastClient,
+                 cache_dir: str | os.PathLike[str], order: str = "dph_total",
+                 offer_type: str = "on-demand", refresh: bool = False) -> list[MarketCheck]:
+    """What Vast's market holds for each target: the offers its own search matches
+    (``order``: a comma list of offer fields, ``-`` for descending), their prices for
+    ``offer_type`` rentals with the target's STORAGE, a cost estimate from AUTOSCALE,
+    and, when nothing matches, the REQUIRE terms that empty the market. Answers are
+    reused for a few minutes unless ``refresh``."""
+    from vastbuild.market import OFFER_TYPES, OfferSearch, check_market
+
+    kind = next((t for t in OFFER_TYPES if t == offer_type), None)
+    if kind is None:
+        raise InvalidArgument(f"unknown offer type {offer_type!r}",
+                              f"use one of {', '.join(OFFER_TYPES)}")
+    models = load_all(targets).models
+    search = OfferSearch(client, Path(cache_dir), refresh=refresh)
+    return [check_market(model, search, order=order, offer_type=kind) for model in models]
 
 
 def keep_alive(client: VastClient, outcomes: Sequence[DeployOutcome], stop: threading.Event,
@@ -990,7 +1065,8 @@ def dev_server(data_dir: str | os.PathLike[str] | None = None, *, host: str = "1
                port: int = 0, api_keys: Sequence[str] = (), upload_ttl: float = 300.0,
                download_ttl: float = 600.0, admin_token: str | None = None,
                omit_workergroup_id: bool = False, worker_step: float = 0.5,
-               fail_workers: int = 0, access_log: TextIO | None = None) -> DevServer:
+               fail_workers: int = 0, access_log: TextIO | None = None,
+               offers_file: str | os.PathLike[str] | None = None) -> DevServer:
     """A local Vast-compatible API server, bound and ready: ``serve_forever()`` in
     this thread, or ``start()`` it in the background (and ``stop()`` it). See
     docs/dev-server.md for what each option does."""
@@ -998,7 +1074,8 @@ def dev_server(data_dir: str | os.PathLike[str] | None = None, *, host: str = "1
 
     options = DevServerOptions(upload_ttl=upload_ttl, download_ttl=download_ttl,
                                admin_token=admin_token, omit_workergroup_id=omit_workergroup_id,
-                               worker_step=worker_step, fail_workers=fail_workers)
+                               worker_step=worker_step, fail_workers=fail_workers,
+                               offers_file=Path(offers_file) if offers_file is not None else None)
     return DevServer(Path(data_dir) if data_dir is not None else default_dev_server_data_dir(),
                      host=host, port=port, api_keys=api_keys, options=options,
                      access_log=access_log)

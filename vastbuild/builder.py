@@ -54,6 +54,8 @@ class Finished(Generic[R]):
     inputs: list[list[Input]]
     #: each target's state, which a later build patches (:mod:`vastbuild.patch`)
     states: list[TargetState]
+    #: every step's outcome, which ``build --explain`` reads (:mod:`vastbuild.explain`)
+    outcomes: Mapping[str, StepOutcome]
 
 
 def _counts(graph: BuildGraph, wanted: Iterable[str],
@@ -74,7 +76,8 @@ def _reports(graph: BuildGraph, wanted: Sequence[list[str]],
         for ident in steps:
             users[ident] = users.get(ident, 0) + 1
     return [tuple(StepReport(i, graph.step(i).kind, graph.step(i).label,
-                             not outcomes[i].cached, users[i]) for i in steps)
+                             not outcomes[i].cached, users[i], outcomes[i].seconds)
+                  for i in steps)
             for steps in needed]
 
 
@@ -226,7 +229,7 @@ def hash_targets(models: Sequence[Deployment], *, cache: BuildCache, mtime: int,
         results.append(HashResult(d.label, d.vastfile, d.name, d.tag, digest, components,
                                   files, cached, built, steps=steps))
     return Finished(the_plan, results, [_inputs(t, outcomes) for t in the_plan.targets],
-                    [_state(the_plan, t, outcomes, mtime) for t in the_plan.targets])
+                    [_state(the_plan, t, outcomes, mtime) for t in the_plan.targets], outcomes)
 
 
 def build_targets(models: Sequence[Deployment], *, cache: BuildCache, outdir: Path | None,
@@ -258,7 +261,7 @@ def build_targets(models: Sequence[Deployment], *, cache: BuildCache, outdir: Pa
                                    autoscaler_url, steps)
                      for target, steps in zip(the_plan.targets, reports, strict=True)],
                     [_inputs(t, outcomes) for t in the_plan.targets],
-                    [_state(the_plan, t, outcomes, mtime) for t in the_plan.targets])
+                    [_state(the_plan, t, outcomes, mtime) for t in the_plan.targets], outcomes)
 
 
 def _build_result(target: PlannedTarget, the_plan: BuildPlan,

@@ -32,6 +32,8 @@ class Catalog:
     #: virtual columns the server rewrites (``verified`` -> ``vericode``), with what they mean
     virtual: Mapping[str, str]
     types: Mapping[str, ColumnType]
+    #: column -> the heading Vast's search documentation lists it under (``GPU``, ``Pricing``)
+    groups: Mapping[str, str]
     #: columns whose search_params value is in GB (1000) or days (86400), not the stored unit
     unit_multipliers: Mapping[str, int]
     #: ``RTX_4090`` -> ``RTX 4090``
@@ -95,6 +97,9 @@ def catalog() -> Catalog:
         aliases=MappingProxyType(aliases),
         virtual=MappingProxyType(virtual),
         types=MappingProxyType(_column_types(raw["column_types"])),
+        groups=MappingProxyType({column: group for group, columns
+                                 in _public(raw["documented_columns"], list).items()
+                                 for column in columns}),
         unit_multipliers=MappingProxyType(
             _public(raw["unit_multipliers_in_search_params"], int)),
         gpu_constants=MappingProxyType(constants),

@@ -30,6 +30,7 @@ from vastbuild.model import (
     DEFAULT_PORT,
     DEFAULT_STORAGE_GB,
     DEFAULT_TAG,
+    AutoscaleKind,
     CodeSource,
     CopySpec,
     Deployment,
@@ -572,6 +573,13 @@ def _ports(directives: Sequence[nodes.Directive], diagnostics: list[Diagnostic]
     return tuple(sorted(ports))
 
 
+#: what each kind of AUTOSCALE value is (besides never negative)
+AUTOSCALE_VALUES: dict[AutoscaleKind, str] = {
+    "count": "a whole number", "number": "a number",
+    "fraction": "a number above 0, at most 1",
+    "seconds": "a number of seconds (or `30s`, `5m`, `1h`)"}
+
+
 def _autoscale(directives: Sequence[nodes.Directive], diagnostics: list[Diagnostic]
                ) -> tuple[tuple[str, Number], ...]:
     """AUTOSCALE settings in first-set order; a later line updates a key's value."""
@@ -587,7 +595,8 @@ def _autoscale(directives: Sequence[nodes.Directive], diagnostics: list[Diagnost
                 diagnostics.append(error(
                     "E039", f"unknown AUTOSCALE key `{key}`", assignment.key.span,
                     f"did you mean `{nearest[0]}`?" if nearest
-                    else "the keys are " + ", ".join(names)))
+                    else "the keys are " + ", ".join(names),
+                    suggestion=nearest[0] if nearest else None))
                 continue
             value = _autoscale_value(key, assignment.value, diagnostics)
             if value is not None:
@@ -605,17 +614,15 @@ def _autoscale(directives: Sequence[nodes.Directive], diagnostics: list[Diagnost
 def _autoscale_value(key: str, word: nodes.Word, diagnostics: list[Diagnostic]
                      ) -> Number | None:
     kind = AUTOSCALE_BY_NAME[key].kind
+    expected = AUTOSCALE_VALUES[kind]
     value: Number | None
     if kind == "seconds":
         try:
             value = duration_seconds(word.text)
         except UnitError:
             value = None
-        expected = "a number of seconds (or `30s`, `5m`, `1h`)"
     else:
         value = parse_number(word.text)
-        expected = {"count": "a whole number", "number": "a number",
-                    "fraction": "a number above 0, at most 1"}[kind]
         if kind == "count" and isinstance(value, float):
             value = None
     if value is None:
@@ -660,7 +667,7 @@ def _check_extension(node: nodes.Extension, context: CheckContext
                 "the directives are " + ", ".join(registry().known_keywords())
                 + "; a plugin may add more")
         return None, [error("E022", f"unknown directive `{node.keyword.text}`",
-                            node.keyword_span, hint)]
+                            node.keyword_span, hint, suggestion=nearest)]
     try:
         value, diagnostics = plugin.check(node, context)
         diagnostics = list(diagnostics)

@@ -29,6 +29,7 @@ from vastbuild.builder import build_targets, hash_targets
 from vastbuild.cache import BuildCache
 from vastbuild.canonical import JsonValue
 from vastbuild.errors import InvalidArgument, VastbuildError
+from vastbuild.market import MarketNote, OfferSearch, survey
 from vastbuild.model import DEFAULT_TAG, Deployment
 from vastbuild.progress import Reporter, TransferMeter
 from vastbuild.secret_values import Secrets
@@ -59,6 +60,8 @@ class DeployPlan:
     #: an earlier deploy registered this very content but never recorded its end:
     #: its rolling update may not have started, so this deploy starts one
     rollout_pending: bool = False
+    #: what the market holds for its search (None: not asked)
+    market: MarketNote | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class DeployOutcome:
     #: the .tar.gz that was (or would be) uploaded
     artifact: Path
     warnings: tuple[str, ...] = field(default=())
+    #: what the market held for its search before the deploy (None: not asked)
+    market: MarketNote | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
         """The ``--json`` form of one target."""
@@ -94,6 +99,7 @@ class DeployOutcome:
             "tier": self.tier, "action": self.action, "uploaded": self.uploaded,
             "deployment_id": self.deployment_id, "endpoint_id": self.endpoint_id,
             "workergroup_id": self.workergroup_id, "reasons": list(self.reasons),
+            **({"market": self.market.to_json()} if self.market else {}),
         }
 
 
@@ -186,10 +192,13 @@ def plan_target(reader: ServerReader, label: str, desired: Snapshot, *, cache_di
 
 def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache: BuildCache,
                  mtime: int, api_url: str, autoscaler_url: str,
-                 secrets: Secrets) -> list[DeployPlan]:
+                 secrets: Secrets, market: OfferSearch | None = None,
+                 require_offers: bool = False) -> list[DeployPlan]:
     """Plan every target without building: the content hash and manifest come from
     the hashing pass, which reads (and remembers) file digests but packs nothing.
-    A secret without a value is compared as unknown."""
+    A secret without a value is compared as unknown. ``market``: check each target's
+    search against the market first (see :func:`vastbuild.market.survey`)."""
+    notes = survey(models, market, require_offers=require_offers) if market else None
     reader = ServerReader(client, secrets)
     plans = []
     hashed_targets = hash_targets(list(models), cache=cache, mtime=mtime, api_url=api_url,
@@ -203,16 +212,22 @@ def plan_targets(models: Sequence[Deployment], *, client: VastClient, cache: Bui
                            secrets=secrets)
         plans.append(plan_target(reader, model.label, desired, cache_dir=cache.directory,
                                  api_url=api_url))
+    if notes is not None:
+        plans = [replace(plan, market=note) for plan, note in zip(plans, notes, strict=True)]
     return plans
 
 
 def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: BuildCache,
                    mtime: int, api_url: str, autoscaler_url: str, secrets: Secrets,
                    dry_run: bool = False, report: Report | None = None,
-                   meter: Meter = TransferMeter) -> list[DeployOutcome]:
+                   meter: Meter = TransferMeter, market: OfferSearch | None = None,
+                   require_offers: bool = False) -> list[DeployOutcome]:
     """Build, plan and deploy every target, in order; the first failure stops the run.
-    ``secrets`` holds a value for every secret the targets name."""
+    ``secrets`` holds a value for every secret the targets name. ``market``: check
+    each target's search against the market before anything is built (with
+    ``require_offers``, a target without offers stops the run there)."""
     say = report or (lambda line: None)
+    notes = survey(models, market, require_offers=require_offers) if market else None
     cache_dir = cache.directory
     started = time.monotonic()
     results = build_targets(list(models), cache=cache, outdir=None, formats=("gz",),
@@ -244,6 +259,10 @@ def deploy_targets(models: Sequence[Deployment], *, client: VastClient, cache: B
         if outcome.action == "created":
             reader.forget_deployments()
         outcomes.append(outcome)
+    if notes is not None:
+        outcomes = [replace(o, market=note, warnings=(
+            *((note.warning,) if note.warning else ()), *o.warnings))
+            for o, note in zip(outcomes, notes, strict=True)]
     return outcomes
 
 

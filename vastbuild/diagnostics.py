@@ -57,6 +57,9 @@ class Diagnostic:
     span: Span | None
     help: str | None = None
     notes: tuple[Note, ...] = field(default=())
+    #: the text that would fix the span when ``help`` is a "did you mean" (an editor's
+    #: quick fix applies it)
+    suggestion: str | None = None
 
     @property
     def is_error(self) -> bool:
@@ -64,13 +67,23 @@ class Diagnostic:
 
 
 def error(code: str, message: str, span: Span | None, help: str | None = None,
-          notes: Iterable[Note] = ()) -> Diagnostic:
-    return Diagnostic(Severity.ERROR, code, message, span, help, tuple(notes))
+          notes: Iterable[Note] = (), suggestion: str | None = None) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, code, message, span, help, tuple(notes), suggestion)
 
 
 def warning(code: str, message: str, span: Span | None, help: str | None = None,
-            notes: Iterable[Note] = ()) -> Diagnostic:
-    return Diagnostic(Severity.WARNING, code, message, span, help, tuple(notes))
+            notes: Iterable[Note] = (), suggestion: str | None = None) -> Diagnostic:
+    return Diagnostic(Severity.WARNING, code, message, span, help, tuple(notes), suggestion)
+
+
+#: the language reference, which has a ``#### E042`` section for every code
+REFERENCE = "docs/vastfile.md"
+
+
+def reference_link(code: str) -> str:
+    """Where the language reference explains ``code``, relative to the repository root:
+    what SARIF's ``helpUri`` and an editor's link to a diagnostic's code point at."""
+    return f"{REFERENCE}#{code.lower()}"
 
 
 class DiagnosticError(Exception):

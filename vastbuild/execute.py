@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import queue
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,12 +33,14 @@ STALE_RETRIES = 2
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """A step's result, the digest of its JSON, its key, and whether it came from the cache."""
+    """A step's result, the digest of its JSON, its key, whether it came from the cache,
+    and how long running it took (0 for a cached one)."""
 
     result: StepResult
     digest: str
     key: str
     cached: bool
+    seconds: float = 0.0
 
 
 def step_key(step: Step, inputs: Iterable[StepResult]) -> str:
@@ -136,6 +139,7 @@ class Executor:
                 if cached is not None:
                     return cached
             self.ctx.reporter.started(step)
+            began = time.perf_counter()
             try:
                 out = kind.run(step, inputs, self.ctx)
             except StaleInput as stale:
@@ -154,7 +158,8 @@ class Executor:
             if not isinstance(out, Volatile):
                 self.ctx.cache.put_result(step.kind, key, raw)
             self.ctx.reporter.finished(step, cached=False)
-            return StepOutcome(result, hashlib.sha256(raw).hexdigest(), key, False)
+            return StepOutcome(result, hashlib.sha256(raw).hexdigest(), key, False,
+                               time.perf_counter() - began)
         raise AssertionError("unreachable")
 
     def _cached(self, step: Step, key: str,

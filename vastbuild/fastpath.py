@@ -208,20 +208,26 @@ def _save(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str, env: s
           after: HashResult) -> None:
     """Record a patched result (a build's, and then its hash too) with its state."""
     envs = [(purpose, env)] if hash_env is None else [(purpose, env), (HASH, hash_env)]
-    uptodate.save(cache_dir, vastfile, _records(envs, after), root=record.root,
+    uptodate.save(cache_dir, vastfile,
+                  _records(envs, after, record.payload.get(uptodate.FACTS)), root=record.root,
                   started_ns=started,
                   inputs=[*(i for i in record.inputs() if i[2] != WRITTEN), *done.inputs],
                   state=uptodate.save_state(cache_dir, vastfile, purpose,
                                             done.state.to_bytes()))
 
 
-def _records(envs: Sequence[tuple[str, str]], result: HashResult) -> list[uptodate.NewRecord]:
+def _records(envs: Sequence[tuple[str, str]], result: HashResult,
+             facts: object = None) -> list[uptodate.NewRecord]:
     """The records of ``result`` for each (purpose, environment): a build's with the
-    files it wrote, a hash's with its result alone."""
+    files it wrote and the ``facts`` kept for ``--explain``, a hash's with its result
+    alone."""
     found = []
     for purpose, env in envs:
         if purpose != HASH and isinstance(result, BuildResult):
-            found.append(uptodate.NewRecord(purpose, env, build_record(result),
+            payload = build_record(result)
+            if facts is not None:
+                payload[uptodate.FACTS] = facts
+            found.append(uptodate.NewRecord(purpose, env, payload,
                                             stat_paths(sorted(_outputs(result)), WRITTEN)))
         else:
             found.append(uptodate.NewRecord(purpose, env, hash_record(result)))
@@ -231,7 +237,9 @@ def _records(envs: Sequence[tuple[str, str]], result: HashResult) -> list[uptoda
 def remember(cache_dir: str | os.PathLike[str], purposes: Sequence[tuple[str, Sequence[str]]],
              started: int, finished: Finished[R], results: Sequence[HashResult]) -> None:
     """Record each target's result of a full run (``finished``) for each purpose (with
-    its settings), with its inputs and state, for the next run's lookup."""
+    its settings), with its inputs and state, for the next run's lookup; a build's
+    record keeps what ``build --explain`` will compare with."""
+    from vastbuild.explain import facts
     from vastbuild.plugins import registry
     from vastbuild.workspace import folders_between
 
@@ -241,8 +249,9 @@ def remember(cache_dir: str | os.PathLike[str], purposes: Sequence[tuple[str, Se
                                            finished.states, strict=True):
         d = target.deployment
         vastfile = os.path.realpath(d.vastfile)
+        kept = facts(target, finished.outcomes) if isinstance(result, BuildResult) else None
         uptodate.save(
-            cache_dir, vastfile, _records(envs, result), root=os.fspath(d.root),
+            cache_dir, vastfile, _records(envs, result, kept), root=os.fspath(d.root),
             started_ns=started,
             inputs=[*stat_paths(folders_between(vastfile, d.root), IDENTITY),
                     *stat_paths([vastfile, *map(str, d.fragments)]), *read, *plugin_files],

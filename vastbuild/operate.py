@@ -158,6 +158,13 @@ def new_lines(seen: list[str], lines: list[str]) -> list[str]:
 
 # -- waiting for a rollout ---------------------------------------------------------------
 
+#: how a wait ends when the workers serve the new version
+SERVING = "serving"
+#: how a wait ends for an endpoint that keeps no worker when idle
+NO_STANDING_WORKERS = ("no worker to wait for: with cold_workers=0 none starts until a "
+                       "request arrives")
+
+
 @dataclass(frozen=True)
 class WaitResult:
     """How a wait ended: ``ok``, and the workers by status at the end; ``failed`` the
@@ -169,12 +176,18 @@ class WaitResult:
     failed: tuple[int, ...] = ()
     log: tuple[str, ...] = ()
 
+    @property
+    def serving(self) -> bool:
+        """Whether it ended with the workers serving (not with nothing to wait for)."""
+        return self.reason == SERVING
+
 
 def wait(client: VastClient, model: Deployment, file_hash: str, *, timeout: float = 600.0,
          interval: float = 1.0, report: Report | None = None) -> WaitResult:
     """Poll the endpoint's workers until every one is idle on ``file_hash`` (when the
     workers report what they serve) or at least one is idle and none is busy; a
-    worker in a failed state, or the timeout, ends it badly."""
+    worker in a failed state, or the timeout, ends it badly. An endpoint with
+    ``cold_workers=0`` and no worker has nothing to wait for (ok at once)."""
     say = report or (lambda line: None)
     record = _required(client, model)
     endpoint = int(record["endpoint_id"])
@@ -193,7 +206,9 @@ def wait(client: VastClient, model: Deployment, file_hash: str, *, timeout: floa
             return WaitResult(False, f"{len(failed)} worker(s) failed", counts, failed,
                               tuple(_lines_naming(client, endpoint, failed)))
         if workers and _serving(workers, file_hash):
-            return WaitResult(True, "serving", counts)
+            return WaitResult(True, SERVING, counts)
+        if not workers and dict(model.autoscale).get("cold_workers") == 0:
+            return WaitResult(True, NO_STANDING_WORKERS, counts)
         if time.monotonic() >= deadline:
             return WaitResult(False, f"not serving after {timeout:.0f} s", counts, (),
                               tuple(logs_tail(client, endpoint)))

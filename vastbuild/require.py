@@ -41,6 +41,10 @@ DURATION_UNITS_DAYS: dict[str, Decimal] = {"d": Decimal(1), "h": Decimal(1) / 24
 _VERSION = re.compile(r"\d+(?:\.\d+)*")
 
 
+#: how a bool column's values are written (read in any case)
+BOOLEAN_WORDS = ("true", "false")
+
+
 def check_require(requires: Iterable[nodes.Require]
                   ) -> tuple[tuple[SearchTerm, ...], list[Diagnostic]]:
     """The full offer search of a Vastfile and the problems found in its REQUIRE lines."""
@@ -125,7 +129,8 @@ def _unknown_column(column: nodes.Word, cat: Catalog) -> Diagnostic:
                else difflib.get_close_matches(column.text, sorted(cat.columns), n=1))
     hint = (f"did you mean `{nearest[0]}`?" if nearest
             else "the columns are listed in the language reference (REQUIRE)")
-    return error("E042", f"unknown column `{column.text}`", column.span, hint)
+    return error("E042", f"unknown column `{column.text}`", column.span, hint,
+                 suggestion=nearest[0] if nearest else None)
 
 
 def _typed_value(word: nodes.Word, column: str, ctype: ColumnType, cat: Catalog,
@@ -134,7 +139,7 @@ def _typed_value(word: nodes.Word, column: str, ctype: ColumnType, cat: Catalog,
     after reporting why it is not one."""
     text = word.text
     if ctype == "bool":
-        if text.lower() in ("true", "false"):
+        if text.lower() in BOOLEAN_WORDS:
             return text.lower() == "true"
         diagnostics.append(error("E044", f"`{column}` is true or false, not `{text}`",
                                  word.span, f"write `{column} == true` or `{column} == false`"))
@@ -191,7 +196,8 @@ def _gpu_name(word: nodes.Word, diagnostics: list[Diagnostic]) -> str:
             "GPU constants are listed in the language reference; a GPU newer than the "
             "table may still match")
     diagnostics.append(warning("W001", f"`{word.text}` is not a known GPU name", word.span,
-                               hint))
+                               hint, suggestion=(f"{word.quote}{nearest[0]}{word.quote}"
+                                                 if nearest else None)))
     return word.text
 
 

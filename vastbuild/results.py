@@ -8,6 +8,7 @@ without importing the parser, the planner or networkx.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,16 +17,63 @@ from vastbuild.diagnostics import Diagnostic, Note, Severity, Span
 
 
 @dataclass(frozen=True)
+class Reason:
+    """Why a step ran (``build --explain``): a ``kind`` (see :data:`REASON_KINDS`), the
+    file or Vastfile line it concerns, and a detail (a Vastfile line's text, a
+    compressor's versions, a field of the registration)."""
+
+    kind: str
+    path: str | None = None
+    line: int | None = None
+    detail: str = ""
+
+    def describe(self, shown: Callable[[str], str] = str) -> str:
+        """The reason as a sentence, with paths as ``shown`` writes them."""
+        where = "" if self.path is None else shown(self.path)
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        return REASON_KINDS[self.kind].format(path=where, detail=self.detail)
+
+    def to_json(self, shown: Callable[[str], str] = str) -> dict[str, object]:
+        return {"kind": self.kind, "path": self.path, "line": self.line,
+                "detail": self.detail, "text": self.describe(shown)}
+
+
+#: every kind of :class:`Reason`, with the sentence it reads as
+REASON_KINDS = {
+    "changed": "{path} changed",
+    "added": "{path} is new",
+    "removed": "{path} was removed",
+    "touched": "{path} was touched (its content is the same; its stat is not)",
+    "mode": "{path}: its mode or link target changed",
+    "line": "{path} changed: {detail}",
+    "line-removed": "{path}: lines were removed here",
+    "registration": "the registration's `{detail}` changed",
+    "compressor": "a new compressor: {detail}",
+    "output": "{path} was missing or modified",
+    "settings": "the last build ran under other settings (output folder or formats, "
+                "API URLs, --tag/--arg, SOURCE_DATE_EPOCH, or another vastbuild or "
+                "installed package)",
+    "no-record": "no earlier build of this target is recorded in this cache",
+    "cache-miss": "nothing it depends on changed, but the cache had no result for it "
+                  "(cleared, evicted, or built elsewhere)",
+}
+
+
+@dataclass(frozen=True)
 class StepReport:
     """One step a target needed: its id, kind and label, whether it ran (rather than
     came from the cache), and how many of the run's targets needed it (more than
-    one: a step they share, run once for all)."""
+    one: a step they share, run once for all); how long it ran, and why (filled in
+    for ``build --explain``)."""
 
     id: str
     kind: str
     label: str
     ran: bool
     targets: int
+    seconds: float = 0.0
+    reasons: tuple[Reason, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ IMPORT_CODES: dict[str, str] = {
     "I103": "the registry password became a secret",
     "I104": "a REQUIRE term replaces a default search term",
     "I105": "a script became RUN's exec form",
+    "I106": "a number in the SDK's MB or seconds became GB or days",
 }
 
 #: where the SDK defines what the import recognises (see the package's __init__ files)
@@ -946,7 +947,31 @@ class _Reader:
                 return name
             return _quote(catalog().gpu_constants[name])
         known, value = self.value(node, f"the value for {column}")
-        return self.spell(column, value, node) if known else None
+        if not known:
+            return None
+        return self.spell(column, self.in_require_units(column, value, node), node)
+
+    def in_require_units(self, column: str, value: object, node: ast.AST) -> object:
+        """A number of the SDK's query in REQUIRE's units (GB, days). Programs write RAM
+        two ways: in GB, as Vast's own example does (``gpu_ram >= 24``, which the SDK
+        sends as 0.024 GB; the import keeps the 24 the author meant), or in the MB the
+        SDK's query holds (``gpu_ram >= 24000``, sent as 24 GB). A number no machine on
+        the market reaches in GB (:data:`_WIRE_UNITS_FROM`) was written in the SDK's
+        units, and is divided as the SDK divides it."""
+        canonical = catalog().canonical(column)
+        factor = catalog().unit_multipliers.get(canonical)
+        least = _WIRE_UNITS_FROM.get(canonical)
+        if factor is None or least is None or isinstance(value, bool) \
+                or not isinstance(value, (int, float)) or value < least:
+            return value
+        scaled = value / factor
+        if scaled == int(scaled):
+            scaled = int(scaled)
+        unit = "MB" if factor == 1000 else "seconds"
+        self.warn("I106", f"{column} {_number(value)} is read as {unit}, as the SDK sends it: "
+                  f"{_number(scaled)} {'GB' if factor == 1000 else 'days'} in the Vastfile",
+                  node, "check that the REQUIRE line says what you meant")
+        return scaled
 
     def spell(self, column: str, value: object, node: ast.AST) -> str | None:
         """A search value as REQUIRE writes it."""
@@ -1095,6 +1120,13 @@ def _quote(text: str) -> str:
     escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
                .replace("\t", "\\t"))
     return f'"{escaped}"'
+
+
+#: column -> the least number taken as written in the SDK's query's own units (MB,
+#: seconds) rather than REQUIRE's (GB, days): no GPU has 1,000 GB, no machine 10,000 GB
+#: of RAM, no offer lasts 86,400 days
+_WIRE_UNITS_FROM = {"gpu_ram": 1000, "gpu_total_ram": 10_000, "cpu_ram": 10_000,
+                    "duration": 86_400}
 
 
 def _number(value: int | float) -> str:

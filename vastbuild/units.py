@@ -18,8 +18,11 @@ from decimal import Decimal
 
 Number = int | float
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-_WITH_UNIT = re.compile(r"(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?P<unit>[A-Za-z]+)")
+#: a decimal number as a Vastfile writes one (ASCII digits), also the pattern the editor
+#: grammars colour numbers with
+NUMBER_PATTERN = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_NUMBER = re.compile(NUMBER_PATTERN)
+_WITH_UNIT = re.compile(f"(?P<number>{NUMBER_PATTERN})(?P<unit>[A-Za-z]+)")
 
 #: size units in GB, decimal as Vast's query parser counts them
 SIZE_UNITS_GB: dict[str, Decimal] = {"MB": Decimal("0.001"), "GB": Decimal(1),

@@ -56,6 +56,9 @@ FOLDER = "uptodate-v2"
 STATE_SUFFIX = ".state"
 
 Payload = dict[str, object]
+#: the payload key of what a build keeps for the next ``build --explain``
+#: (:func:`vastbuild.explain.facts`), carried over when a build is patched
+FACTS = "facts"
 
 
 def _package_stats() -> list[tuple[str, StatKey]]:
@@ -128,13 +131,24 @@ def lookup(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
     """The record of ``vastfile`` (absolute, links resolved) for ``purpose``, made in the
     environment ``env``, with the inputs that changed since; None when there is none
     that can be used (another environment, another workspace root, unreadable)."""
+    found = peek(cache_dir, vastfile, purpose)
+    if found is None or found[0] != env:
+        return None
+    return found[1]
+
+
+def peek(cache_dir: str | os.PathLike[str], vastfile: str,
+         purpose: str) -> tuple[str, Found] | None:
+    """The record of ``vastfile`` for ``purpose`` whatever environment it was made in,
+    with that environment: what ``build --explain`` compares a build with. None when
+    there is none, it cannot be read, or it was made in another workspace root."""
     try:
         with open(_record_path(cache_dir, vastfile, purpose), "rb") as handle:
             record = marshal.loads(handle.read())
         form, recorded_env, root, inputs, payload = record
     except (OSError, EOFError, ValueError, TypeError):
         return None
-    if form != FORMAT or recorded_env != env or not isinstance(payload, dict):
+    if form != FORMAT or not isinstance(recorded_env, str) or not isinstance(payload, dict):
         return None
     from pathlib import Path
 
@@ -157,7 +171,7 @@ def lookup(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
                 changed.append(path)
     except (ValueError, TypeError):
         return None
-    return Found(payload, tuple(changed), root, inputs)
+    return recorded_env, Found(payload, tuple(changed), root, inputs)
 
 
 def _holds(path: str, check: str) -> bool:

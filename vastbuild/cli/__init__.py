@@ -43,6 +43,8 @@ COMMANDS = {
     "history": "vastbuild.cli.operate:history",
     "rollback": "vastbuild.cli.operate:rollback",
     "completion": "vastbuild.cli.completion:completion",
+    "lsp": "vastbuild.cli.lsp:lsp",
+    "offers": "vastbuild.cli.market:offers",
 }
 
 

@@ -174,12 +174,15 @@ def _check_sums(settings: GlobalOptions, sums: str, as_json: bool, api_url: str 
 
 def _steps(results: list[BuildResult]) -> list[dict[str, object]]:
     """Every step the build needed, once, with the targets that needed it: a step
-    several targets share ran (or came from the cache) once for all."""
+    several targets share ran (or came from the cache) once for all. With
+    ``--explain``, each step that ran has its reasons."""
     steps: dict[str, dict[str, object]] = {}
     for r in results:
         for step in r.steps:
             entry = steps.setdefault(step.id, {
                 "id": step.id, "kind": step.kind, "label": step.label, "ran": step.ran,
+                "seconds": round(step.seconds, 6),
+                "reasons": [reason.to_json(_shown_path) for reason in step.reasons],
                 "shared": step.targets > 1, "targets": []})
             targets = entry["targets"]
             assert isinstance(targets, list)
@@ -198,17 +201,22 @@ def _steps(results: list[BuildResult]) -> list[dict[str, object]]:
 @click.option("--depfile-target", metavar="OUT",
               help="The make target the depfile's inputs belong to, {name} replaced "
                    "(default: the first artifact, OUTDIR/{name}.tar.gz).")
+@click.option("--explain", is_flag=True,
+              help="Say why each step that ran ran: which file or Vastfile line changed, a "
+                   "new compressor, a missing cache entry (plans the build in full).")
 @options.as_json
 @options.urls
 @click.pass_obj
 def build(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str | None,
           outdir: Path, artifact_format: str, depfile: str | None, depfile_target: str | None,
-          as_json: bool, api_url: str | None, autoscaler_url: str | None) -> None:
+          explain: bool, as_json: bool, api_url: str | None,
+          autoscaler_url: str | None) -> None:
     """Build each target's tarball into OUTDIR, with its registration request.
 
     Writes OUTDIR/NAME.tar.gz and/or NAME.tar.zst and NAME.deployment.json (the
     body of PUT /api/v0/deployments/). A file whose bytes would not change is
-    left alone, mtime included.
+    left alone, mtime included. -v lists every step with its time; --explain says
+    why each step that ran ran.
     """
     formats = options.FORMAT_CHOICES[artifact_format]
     targets = narrowed(paths, affected_since, settings)
@@ -227,7 +235,8 @@ def build(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str |
                             tag=settings.tag, args=settings.args,
                             progress=not settings.quiet and not as_json,
                             remote_cache=settings.remote_cache,
-                            remote_cache_read_only=settings.remote_cache_read_only)
+                            remote_cache_read_only=settings.remote_cache_read_only,
+                            explain=explain)
     print_warnings((w for r in results for w in r.warnings), settings)
     if depfile is not None:
         write_depfiles(targets, cache_dir=settings.cache_dir, output=depfile,
@@ -254,6 +263,31 @@ def build(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str |
             click.echo(f"  {shown(path)}  {r.sizes[fmt]:,} bytes")
         if r.deployment_json is not None:
             click.echo(f"  {shown(r.deployment_json)}")
+        if explain or settings.verbosity > 0:
+            _print_steps(r, every=settings.verbosity > 0)
+
+
+def _print_steps(result: BuildResult, every: bool) -> None:
+    """The steps of ``result`` that ran (``every``: and those that came from the cache),
+    each with its time and, after ``--explain``, its reasons."""
+    if not result.steps:
+        click.echo("  nothing planned: " + (
+            "the last build's record holds" if result.built_steps == 0 else
+            f"the changed files were patched in ({result.built_steps} steps' work)"))
+        return
+    if not any(step.ran for step in result.steps) and not every:
+        click.echo("  nothing ran: every step's result came from the cache")
+    for step in result.steps:
+        if not step.ran and not every:
+            continue
+        took = f"ran {step.seconds:.3f} s" if step.ran else "cached"
+        click.echo(f"  {took:>12}  {step.label}")
+        for reason in step.reasons:
+            click.echo(f"{'':16}{reason.describe(_shown_path)}")
+
+
+def _shown_path(path: str) -> str:
+    return shown(Path(path))
 
 
 @click.command()

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -27,34 +27,55 @@ from vastbuild.cli.context import GlobalOptions
 from vastbuild.cli.report import EXIT_INPUT, load, narrowed
 
 if TYPE_CHECKING:
-    from vastbuild.api import Deployment, DeployOutcome, VastClient, WaitResult
+    from vastbuild.api import Deployment, DeployOutcome, MarketNote, VastClient, WaitResult
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def _market_options(command: F) -> F:
+    """``--require-offers`` and ``--no-market``: how plan and deploy treat the market."""
+    require = click.option(
+        "--require-offers", is_flag=True,
+        help="Stop with an error, before anything is registered, when a target's REQUIRE "
+             "matches no offer on the market (or the market cannot be searched).")
+    skip = click.option("--no-market", is_flag=True,
+                        help="Do not search the market for each target's offers.")
+    return require(skip(command))
 
 
 @click.command()
 @options.paths
 @options.server
 @options.secrets
+@_market_options
 @click.pass_obj
 def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url: str | None,
          autoscaler_url: str | None, api_key_file: Path | None,
-         secret_files: dict[str, Path], secrets_file: Path | None) -> None:
+         secret_files: dict[str, Path], secrets_file: Path | None, require_offers: bool,
+         no_market: bool) -> None:
     """Say what deploying would do: the update tier of each target and every reason.
 
-    Reads the server (deployment record, endpoint settings, versions) and the
-    local record of the last deploy; changes nothing anywhere.
+    Reads the server (deployment record, endpoint settings, versions), the
+    market's offers for each target's REQUIRE (docs/market.md) and the local
+    record of the last deploy; changes nothing anywhere.
     """
     models = load(paths, settings)
     with _client(settings, api_url, autoscaler_url, api_key_file) as client:
         plans = plan_deploy(models, client=client, cache_dir=settings.cache_dir,
                             remote_cache=settings.remote_cache,
                             remote_cache_read_only=settings.remote_cache_read_only,
-                            secrets=options.sources_of(secret_files, secrets_file))
+                            secrets=options.sources_of(secret_files, secrets_file),
+                            market=not no_market, require_offers=require_offers)
+    for p in plans:
+        if p.market is not None and p.market.warning:
+            click.echo(f"warning: {p.label}: {p.market.warning}", err=True)
     if as_json:
         click.echo(json.dumps({"targets": [{
             "label": p.label, "name": p.desired.name, "tag": p.desired.tag,
             "hash": p.desired.file_hash, "tier": p.decision.tier, "action": p.decision.action,
             "certain": p.decision.certain, "deployment_id": p.deployment_id,
             "endpoint_id": p.endpoint_id, "reasons": list(p.decision.reasons),
+            **({"market": p.market.to_json()} if p.market else {}),
         } for p in plans]}, indent=2))
         return
     for p in plans:
@@ -64,6 +85,7 @@ def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url
         click.echo(f"  hash      {p.desired.file_hash[:16]}")
         if p.deployment_id is not None:
             click.echo(f"  server    deployment {p.deployment_id}, endpoint {p.endpoint_id}")
+        _market_lines(p.market)
         for reason in p.decision.reasons:
             click.echo(f"  why       {reason}")
 
@@ -82,12 +104,13 @@ def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url
 @click.option("--wait-interval", type=click.FloatRange(min=0.05), default=1.0, hidden=True)
 @options.server
 @options.secrets
+@_market_options
 @click.pass_obj
 def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str | None,
            dry_run: bool, keep_alive: bool, wait_: bool, timeout: float, wait_interval: float,
            as_json: bool, api_url: str | None, autoscaler_url: str | None,
            api_key_file: Path | None, secret_files: dict[str, Path],
-           secrets_file: Path | None) -> None:
+           secrets_file: Path | None, require_offers: bool, no_market: bool) -> None:
     """Build, plan, register, upload what the server lacks, and roll the workers.
 
     Prints a summary per target: tier, server action, endpoint, what was
@@ -108,7 +131,8 @@ def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str 
                                   remote_cache=settings.remote_cache,
                                   remote_cache_read_only=settings.remote_cache_read_only,
                                   secrets=options.sources_of(secret_files, secrets_file),
-                                  show_uploads=not as_json and not settings.quiet)
+                                  show_uploads=not as_json and not settings.quiet,
+                                  market=not no_market, require_offers=require_offers)
         for outcome in outcomes:
             for warning in outcome.warnings:
                 click.echo(f"warning: {outcome.label}: {warning}", err=True)
@@ -138,7 +162,8 @@ def _wait_for_all(settings: GlobalOptions, client: VastClient, models: list[Depl
                                   interval=interval, report=_progress(settings, at=0))
         if result.ok:
             if not settings.quiet:
-                click.echo(f"{outcome.label}: serving {outcome.hash[:16]}", err=True)
+                click.echo(f"{outcome.label}: " + (f"serving {outcome.hash[:16]}"
+                           if result.serving else result.reason), err=True)
             continue
         failed = True
         _tell_failure(outcome.label, result)
@@ -162,6 +187,7 @@ def _summary(outcomes: list[DeployOutcome], seconds: float, dry_run: bool) -> No
         if o.endpoint_id is not None:
             group = f", workergroup {o.workergroup_id}" if o.workergroup_id is not None else ""
             click.echo(f"  endpoint  {o.endpoint_id} (deployment {o.deployment_id}{group})")
+        _market_lines(o.market)
         if o.uploaded:
             rate = ""
             if o.upload_seconds > 0 and o.upload_bytes >= 10_000_000:
@@ -180,6 +206,18 @@ def _summary(outcomes: list[DeployOutcome], seconds: float, dry_run: bool) -> No
     click.echo(f"{'planned' if dry_run else 'deployed'} {count} target{'s' * (count != 1)} "
                f"in {seconds:.2f} s")
 
+
+
+def _market_lines(note: MarketNote | None) -> None:
+    """The market line of a target: matches, price range and the cost estimate."""
+    check = note.check if note else None
+    if check is None or check.prices is None:
+        return  # not asked, failed or empty: the warning on stderr says so
+    prices = check.prices
+    click.echo(f"  market    {check.count_text()}, ${prices.minimum:.3f}-"
+               f"${prices.maximum:.3f}/h (median ${prices.median:.3f})")
+    if check.estimate is not None:
+        click.echo(f"  estimate  {check.estimate.summary()}, from the current market")
 
 
 @contextmanager

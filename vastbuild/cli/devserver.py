@@ -46,11 +46,15 @@ from vastbuild.cli.context import GlobalOptions
 @click.option("--fail-workers", type=click.IntRange(min=0), default=0, metavar="N",
               envvar="VASTBUILD_DEV_SERVER_FAIL_WORKERS", show_envvar=True,
               help="N workers of the next rollout end in error (for testing `deploy --wait`).")
+@click.option("--offers", "offers_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Sell these offers (a JSON list in Vast's offer shape) instead of the "
+                   "built-in market.")
 @click.pass_obj
 def dev_server(settings: GlobalOptions | None, host: str, port: int, data_dir: Path | None,
                api_keys: tuple[str, ...], upload_ttl: float, download_ttl: float,
                admin_token: str | None, omit_workergroup_id: bool, worker_step: float,
-               fail_workers: int) -> None:
+               fail_workers: int, offers_file: Path | None) -> None:
     """Serve the Vast deployment API locally (web API, autoscaler, blob storage on one port).
 
     vastbuild, the vastai SDK and its worker bootstrap can all deploy to it offline.
@@ -61,7 +65,8 @@ def dev_server(settings: GlobalOptions | None, host: str, port: int, data_dir: P
         data_dir, host=host, port=port, api_keys=api_keys, upload_ttl=upload_ttl,
         download_ttl=download_ttl, admin_token=admin_token,
         omit_workergroup_id=omit_workergroup_id, worker_step=worker_step,
-        fail_workers=fail_workers, access_log=None if quiet else sys.stderr)
+        fail_workers=fail_workers, offers_file=offers_file,
+        access_log=None if quiet else sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)
     if not server.is_loopback:
         click.echo(f"warning: listening on {host}: anyone who can reach this address can use "

@@ -17,6 +17,7 @@ import difflib
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -30,6 +31,7 @@ from vastbuild.api import (
     format_file,
     format_source,
     formatted_file,
+    market_check,
     resolve_targets,
     sort_key,
 )
@@ -38,6 +40,7 @@ from vastbuild.api import (
 )
 from vastbuild.cli import options
 from vastbuild.cli.context import GlobalOptions
+from vastbuild.cli.deploy import _client
 from vastbuild.cli.report import (
     EXIT_INPUT,
     EXIT_OK,
@@ -46,6 +49,9 @@ from vastbuild.cli.report import (
     print_error,
 )
 from vastbuild.cli.structured import diagnostics_json, diagnostics_sarif
+
+if TYPE_CHECKING:
+    from vastbuild.api import Deployment
 
 #: the TARGET that means "the Vastfile on stdin"
 STDIN = "-"
@@ -115,19 +121,26 @@ def _reports(paths: tuple[str, ...], stdin_name: str | None, settings: GlobalOpt
               help="text: for people, on stderr; json: a list of diagnostics on stdout; "
                    "sarif: SARIF 2.1.0 on stdout, for code scanning.")
 @options.stdin_filename
+@click.option("--online", is_flag=True,
+              help="Also search Vast's market with each target's REQUIRE (needs the API "
+                   "key): a target no offer matches is an error.")
+@options.api_url
+@options.api_key_file
 @options.paths
 @click.pass_obj
-def check(settings: GlobalOptions, output: str, stdin_filename: str | None,
-          paths: tuple[str, ...]) -> None:
+def check(settings: GlobalOptions, output: str, stdin_filename: str | None, online: bool,
+          api_url: str | None, api_key_file: Path | None, paths: tuple[str, ...]) -> None:
     """Check Vastfiles (default: ./Vastfile) and report every error and warning.
 
     TARGET is a Vastfile, a folder holding one, a label (//services/llm), a
     pattern (//services/..., ./...), a deployment name, or `-` for stdin. Exit
-    status: 0 clean (warnings allowed), 1 errors in a file, 2 a TARGET that names
+    status: 0 clean (warnings allowed), 1 errors in a file (or, with --online, no
+    offer on the market for a target, or a failed search), 2 a TARGET that names
     no Vastfile.
     """
     status = EXIT_OK
     found: list[Diagnostic] = []
+    checked: list[Deployment] = []
     for item in _reports(paths, _stdin_name(paths, stdin_filename), settings):
         if isinstance(item, NoVastfile):
             print_error(item)
@@ -136,6 +149,8 @@ def check(settings: GlobalOptions, output: str, stdin_filename: str | None,
         report, sources = item
         if not report.ok:
             status = max(status, EXIT_INPUT)
+        elif report.model is not None:
+            checked.append(report.model)
         if output != "text":
             found.extend(sorted(report.diagnostics, key=sort_key))
             continue
@@ -147,7 +162,37 @@ def check(settings: GlobalOptions, output: str, stdin_filename: str | None,
         click.echo(diagnostics_json(found))
     elif output == "sarif":
         click.echo(diagnostics_sarif(found))
+    if online and checked:
+        status = max(status, _check_market(settings, checked, api_url, api_key_file,
+                                           show_matches=output == "text"))
     raise click.exceptions.Exit(status)
+
+
+def _check_market(settings: GlobalOptions, models: list[Deployment], api_url: str | None,
+                  api_key_file: Path | None, show_matches: bool) -> int:
+    """The market check of ``check --online``: a line per target with offers (with
+    ``show_matches``: stdout holds only the diagnostics otherwise), an error at the
+    emptying REQUIRE term of a target without (docs/market.md)."""
+    with _client(settings, api_url, None, api_key_file) as client:
+        checks = market_check(models, client=client, cache_dir=settings.cache_dir)
+    status = EXIT_OK
+    for found in checks:
+        if found.offers:
+            if show_matches and not settings.quiet:
+                prices = found.prices
+                click.echo(f"{found.label}: market: {found.count_text()}"
+                           + (f", ${prices.minimum:.3f}-${prices.maximum:.3f}/h"
+                              if prices else ""))
+            continue
+        status = EXIT_INPUT
+        click.echo(f"error: {found.label}: no offer on the market matches its search",
+                   err=True)
+        for blocker in found.blockers:
+            click.echo(f"{blocker.where}: without `{blocker.term}`, {blocker.offers} "
+                       "offers would match: loosen or remove this term", err=True)
+        if not found.blockers:
+            click.echo(f"  {found.emptied_by()}", err=True)
+    return status
 
 
 def _diff(name: str, old: str, new: str) -> str:

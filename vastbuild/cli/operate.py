@@ -32,7 +32,7 @@ from vastbuild.cli.context import GlobalOptions
 from vastbuild.cli.deploy import _client, _progress, _summary, _tell_failure
 from vastbuild.cli.report import EXIT_INPUT, load
 
-target = click.argument("target", metavar="TARGET")
+target = options.target
 
 
 @click.command()
@@ -129,6 +129,9 @@ def wait(settings: GlobalOptions, target: str, timeout: float, interval: float,
     if not result.ok:
         _tell_failure(model.label, result)
         raise SystemExit(EXIT_INPUT)
+    if not result.serving:
+        click.echo(f"{model.label}: {result.reason}")
+        return
     click.echo(f"{model.label}: serving "
                f"({', '.join(f'{n} {state}' for state, n in result.workers.items())})")
 

@@ -59,6 +59,10 @@ def _complete_targets(ctx: click.Context, param: click.Parameter,
 
 paths = click.argument("paths", nargs=-1, metavar="[TARGET]...",
                        shell_complete=_complete_targets)
+#: the one TARGET of a command that operates a deployment (logs, stop...): by default the
+#: working folder's Vastfile, as for the commands that take several
+target = click.argument("target", metavar="[TARGET]", default="Vastfile",
+                        shell_complete=_complete_targets)
 #: where positions and relative paths of a Vastfile read from stdin (TARGET ``-``) point
 stdin_filename = click.option(
     "--stdin-filename", metavar="PATH",

@@ -14,13 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from vastbuild.api import VERSION, Diagnostic, Span, diagnostic_codes
+from vastbuild.api import VERSION, Diagnostic, Span, diagnostic_codes, reference_link
 
 #: the OASIS schema of SARIF 2.1.0 (with its errata), which the log says it follows
 SARIF_SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
                 "sarif-schema-2.1.0.json")
-#: where each code is explained: docs/vastfile.md has a ``#### E042`` section per code
-DOCS_PAGE = "docs/vastfile.md"
 #: the base the relative artifact URIs are relative to: the working folder
 SOURCE_ROOT = "%SRCROOT%"
 
@@ -67,7 +65,7 @@ def diagnostics_sarif(diagnostics: Sequence[Diagnostic]) -> str:
     codes = sorted({d.code for d in diagnostics})
     rules = [{"id": code,
               "shortDescription": {"text": described.get(code, code)},
-              "helpUri": f"{DOCS_PAGE}#{code.lower()}"} for code in codes]
+              "helpUri": reference_link(code)} for code in codes]
     results = []
     for d in diagnostics:
         text = d.message + (f"\nhelp: {d.help}" if d.help else "")

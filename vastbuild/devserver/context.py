@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from vastbuild.devserver.database import ServerDatabase
 from vastbuild.devserver.faults import FaultBook
+from vastbuild.devserver.market import Market
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class DevServerOptions:
     worker_step: float = 0.5
     #: how many workers of the next rollout end in ``error``
     fail_workers: int = 0
+    #: a JSON list of offers to sell instead of the built-in market
+    offers_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -30,3 +34,4 @@ class Context:
     secret: bytes
     options: DevServerOptions
     faults: FaultBook
+    market: Market

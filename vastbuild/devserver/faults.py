@@ -9,6 +9,8 @@ slashes do not matter):
 - ``error``: answer ``status`` (default 500) without doing anything;
 - ``throttle``: answer 429 with ``Retry-After: retry_after`` (seconds, default 1);
 - ``reset``: read ``after_bytes`` of the request body, then reset the connection;
+- ``search_quota``: answer 429 ``search_quota_exceeded`` with ``X-RateLimit-Reset``
+  (the next UTC midnight, in epoch seconds), as Vast's daily offer-search quota does;
 - ``expired_url``: do the work, but issue upload or download URLs that have
   already expired (for ``PUT /api/v0/deployments/`` and ``.../download_url/``).
 """
@@ -24,9 +26,12 @@ ERROR = "error"
 THROTTLE = "throttle"
 RESET = "reset"
 EXPIRED_URL = "expired_url"
-KINDS = (ERROR, THROTTLE, RESET, EXPIRED_URL)
+SEARCH_QUOTA = "search_quota"
+KINDS = (ERROR, THROTTLE, RESET, EXPIRED_URL, SEARCH_QUOTA)
 #: The faults that replace the answer; ``expired_url`` changes the answer instead.
-SHORT_CIRCUIT_KINDS = (ERROR, THROTTLE, RESET)
+SHORT_CIRCUIT_KINDS = (ERROR, THROTTLE, RESET, SEARCH_QUOTA)
+#: Vast's search quota is daily and resets at midnight UTC.
+_DAY = 86_400
 
 
 @dataclass
@@ -65,6 +70,11 @@ def parse_fault(body: Any) -> Fault:
     if not 400 <= numbers["status"] <= 599:
         raise ValueError("'status' must be an HTTP error status (400-599)")
     return Fault(route=_normalise(route), kind=kind, **numbers)
+
+
+def quota_reset(now: float) -> int:
+    """When a daily quota exhausted at ``now`` resets: the next midnight UTC, epoch seconds."""
+    return (int(now) // _DAY + 1) * _DAY
 
 
 def _normalise(route: str) -> str:

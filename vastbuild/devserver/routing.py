@@ -30,7 +30,15 @@ from urllib.parse import parse_qsl, urlsplit
 from vastbuild.devserver import admin, blobs, webapi
 from vastbuild.devserver.accesslog import AccessLog
 from vastbuild.devserver.context import Context
-from vastbuild.devserver.faults import ERROR, RESET, SHORT_CIRCUIT_KINDS, THROTTLE, Fault
+from vastbuild.devserver.faults import (
+    ERROR,
+    RESET,
+    SEARCH_QUOTA,
+    SHORT_CIRCUIT_KINDS,
+    THROTTLE,
+    Fault,
+    quota_reset,
+)
 from vastbuild.devserver.httpbody import CHUNK, BodyError, iter_body, read_body
 from vastbuild.devserver.messages import Request, Response, api_error, json_response
 
@@ -88,6 +96,7 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/get_endpoint_logs", webapi.endpoint_logs),
     _route("POST", "/get_autogroup_logs", webapi.workergroup_logs),
     _route("POST", "/get_endpoint_workers", webapi.endpoint_workers),
+    _route("POST", "/api/v0/bundles", webapi.search_offers),
     _route("POST", webapi.UPLOAD_PATH, blobs.upload, SIGNED),
     _route("GET", rf"/blobs/{_ID}/([0-9A-Za-z][0-9A-Za-z_.-]*)", blobs.download, SIGNED),
     _route("GET", "/_dev/faults", admin.list_faults, ADMIN),
@@ -177,6 +186,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         elif fault.kind == THROTTLE:
             response = api_error(429, "rate_limited", "too many requests; retry later")
             response.headers["Retry-After"] = str(fault.retry_after)
+        elif fault.kind == SEARCH_QUOTA:
+            response = api_error(429, "search_quota_exceeded",
+                                 "daily search quota exceeded; it resets at 00:00 UTC")
+            response.headers["X-RateLimit-Reset"] = str(quota_reset(time.time()))
         else:
             assert fault.kind == RESET
             self._reset(fault.after_bytes)

@@ -22,6 +22,7 @@ from vastbuild.devserver.accesslog import AccessLog
 from vastbuild.devserver.context import Context, DevServerOptions
 from vastbuild.devserver.database import ServerDatabase
 from vastbuild.devserver.faults import FaultBook
+from vastbuild.devserver.market import Market
 from vastbuild.devserver.routing import DevHTTPServer, DevHTTPServer6, RequestHandler
 from vastbuild.devserver.signing import load_or_create_secret
 from vastbuild.errors import VastbuildError
@@ -42,6 +43,7 @@ class DevServer:
                                      hint="give each key as one word",
                                      setting="dev_server_keys")
         options = options or DevServerOptions()
+        market = Market.load(options.offers_file)
         self.database = ServerDatabase(data_dir, worker_step=options.worker_step,
                                        fail_workers=options.fail_workers)
         try:
@@ -66,7 +68,7 @@ class DevServer:
             self.database.close()
             raise
         self._http.context = Context(database=self.database, secret=secret,
-                                     options=options, faults=FaultBook())
+                                     options=options, faults=FaultBook(), market=market)
         self._http.access_log = AccessLog(access_log) if access_log is not None else None
         self._thread: threading.Thread | None = None
 

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from vastbuild.devserver.context import Context
 from vastbuild.devserver.database import blob_key
 from vastbuild.devserver.faults import EXPIRED_URL
+from vastbuild.devserver.market import InvalidQuery
 from vastbuild.devserver.messages import Request, Response, api_error, json_response
 from vastbuild.devserver.registration import (
     AUTOSCALE_DEFAULTS,
@@ -78,7 +79,8 @@ def delete_deployment(context: Context, request: Request) -> Response:
 
 def delete_deployment_by_name(context: Context, request: Request) -> Response:
     """By name and tag: that one deployment; by name alone (no ``tag``, or null): every
-    tag of it, counted (``{"success", "count"}``, as vastai 1.9.1 reads it)."""
+    tag of it; counted either way (``{"success", "count"}``, as vastai 1.9.1 reads it),
+    with the workers that went with them."""
     body = request.json if isinstance(request.json, dict) else {}
     name, tag = body.get("name"), body.get("tag")
     if not isinstance(name, str) or not name or not isinstance(tag, str | None):
@@ -87,15 +89,13 @@ def delete_deployment_by_name(context: Context, request: Request) -> Response:
     if tag == "":
         tag = DEFAULT_TAG  # "" is the default tag, as in a registration; never "every tag"
     deleted = context.database.delete_deployments_named(request.account, name, tag)
-    if tag is not None:
-        if not deleted:
-            return api_error(404, "not_found", f"no deployment named {name!r} with tag {tag!r}")
-        # kept as it was before the tagless form: its clients read deployment_id
-        return json_response(200, {"success": True, "deployment_id": deleted[0][0]})
     if not deleted:
-        return api_error(404, "not_found", f"no deployment named {name!r}")
+        return api_error(404, "not_found", f"no deployment named {name!r}" + (
+            "" if tag is None else f" with tag {tag!r}"))
     destroyed = [worker for _, ids in deleted for worker in ids]
+    # with a tag, deployment_id too, which clients of the first form of this route read
     return json_response(200, {"success": True, "count": len(deleted),
+                               **({} if tag is None else {"deployment_id": deleted[0][0]}),
                                **_workers_gone(destroyed)})
 
 
@@ -234,6 +234,15 @@ def update_workers(context: Context, request: Request) -> Response:
         return api_error(404, "not_found", f"no workergroup {workergroup_id} in this account")
     return json_response(200, {"success": True, "workergroup_id": workergroup_id,
                                "rolling_updates": record["rolling_updates"]})
+
+
+def search_offers(context: Context, request: Request) -> Response:
+    """``POST /api/v0/bundles/``: the offer search over the server's market."""
+    try:
+        offers = context.market.search(request.json)
+    except InvalidQuery as exc:
+        return api_error(400, "invalid_request", str(exc))
+    return json_response(200, {"offers": offers})
 
 
 def _set_state(context: Context, request: Request, state: str) -> Response:

@@ -68,6 +68,15 @@ class VastConnectionError(VastbuildError):
     """No answer: the host could not be reached, or kept dropping the connection."""
 
 
+class SearchQuotaExceeded(VastApiError):
+    """The API key's daily offer-search quota is used up: asking again before it resets
+    only fails again, so this is never retried (and a market check of several targets
+    stops at the first)."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message, hint, 429)
+
+
 class UploadRejected(VastApiError):
     """The upload URL refused the file: it expired, or its policy does not fit the file.
 
@@ -287,6 +296,13 @@ class VastClient:
             raise _unexpected(f"POST {route}", "no list of workers")
         return [worker for worker in doc if isinstance(worker, dict)]
 
+    def search_offers(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The market's offers matching ``body``, the bare query object (filters plus
+        ``order``, ``type``, ``limit``, ``allocated_storage``), in the server's order.
+        A used-up daily search quota raises :class:`SearchQuotaExceeded` at once."""
+        return _list(self._api("POST", self.api_url, "/api/v0/bundles/", json_body=dict(body)),
+                     "offers", "POST /api/v0/bundles/")
+
     def heartbeat(self, deployment_id: int) -> None:
         """Tell the server a client still uses a deployment that has a TTL."""
         self._api("POST", self.api_url, f"/api/v0/deployment/{int(deployment_id)}/heartbeat/")
@@ -423,7 +439,8 @@ class VastClient:
                           f"{len(response.content)} bytes)"
                           + (f": {self.redact(_masked_json(response.text))[:2000]}"
                              if self._trace_bodies else ""))
-                if response.status_code != 429 and response.status_code < 500:
+                if (response.status_code != 429 and response.status_code < 500
+                        or _quota_exceeded(response)):  # a quota resets at midnight, not soon
                     return response
                 refused = response
                 failure = f"HTTP {response.status_code}"
@@ -449,6 +466,8 @@ class VastClient:
     def _status_error(self, what: str, response: requests.Response,
                       note: str = "") -> VastApiError:
         status = response.status_code
+        if _quota_exceeded(response):
+            return _quota_error(what, response)
         message = self.redact(f"{what}: HTTP {status}: {self._body_message(response)}{note}")
         return VastApiError(message, _STATUS_HINTS.get(status, _status_hint(status)), status,
                             setting="api_key" if status == 401 else None)
@@ -550,6 +569,35 @@ _STATUS_HINTS = {
     404: "not found for this API key: check the id, the name and tag, and the API URL",
     429: "the API kept rate-limiting; wait a minute and run it again",
 }
+
+
+#: the ``error`` of a 429 that means the day's search quota, not a burst: no retry helps
+SEARCH_QUOTA_ERROR = "search_quota_exceeded"
+
+
+def _quota_exceeded(response: requests.Response) -> bool:
+    """A 429 whose JSON body says the daily search quota is used up."""
+    if response.status_code != 429:
+        return False
+    try:
+        doc = response.json()
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("error") == SEARCH_QUOTA_ERROR
+
+
+def _quota_error(what: str, response: requests.Response) -> SearchQuotaExceeded:
+    """The used-up quota, said with its reset time in UTC when the server gave it."""
+    when = "; it resets at midnight UTC"
+    try:
+        reset = float(response.headers.get("X-RateLimit-Reset", ""))
+        when = "; it resets at " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(reset))
+    except (ValueError, OverflowError, OSError):  # no header, or not a time
+        pass
+    return SearchQuotaExceeded(
+        f"{what}: HTTP 429: the API key's daily offer-search quota is used up{when}",
+        "wait for the reset; answers of the last minutes are reused from the cache, and "
+        "`plan`/`deploy --no-market` skip the market check")
 
 
 def _status_hint(status: int) -> str:

@@ -1,0 +1,2 @@
+" Vastfiles and the fragments they INCLUDE (docs/editors.md).
+autocmd BufNewFile,BufRead Vastfile,*.vastfile setfiletype vastfile

@@ -55,7 +55,7 @@ from vastbuild.settings import (
     default_cache_dir,
     load_settings,
 )
-from vastbuild.targets import NoVastfile, find_vastfile
+from vastbuild.targets import VASTFILE, NoVastfile, find_vastfile
 from vastbuild.units import format_bytes, parse_bytes
 from vastbuild.urls import DEFAULT_API_URL, DEFAULT_AUTOSCALER_URL, check_url
 
@@ -99,10 +99,9 @@ __all__ = [
     "check_depfile", "write_depfiles", "secret_sources", "parse_secret_option",
     "cache_verify", "import_sdk", "SdkImport", "VastfileExists",
     "init", "init_templates", "market_check", "offer_types", "reference_link",
-    "serve_language_server",
+    "serve_language_server", "VASTFILE", "offer_search_defaults",
 ]
 
-VASTFILE = "Vastfile"
 ARTIFACT_FORMATS: tuple[str, ...] = FORMATS
 ARTIFACT_SUFFIXES = SUFFIXES
 DEFAULT_DEV_SERVER_PORT = 8765
@@ -928,23 +927,39 @@ def offer_types() -> tuple[str, ...]:
     return OFFER_TYPES
 
 
+def offer_search_defaults() -> tuple[str, str]:
+    """The order and the rental type a market check uses unless told: cheapest first,
+    on-demand."""
+    from vastbuild.market import DEFAULT_OFFER_TYPE, DEFAULT_ORDER
+
+    return DEFAULT_ORDER, DEFAULT_OFFER_TYPE
+
+
 def market_check(targets: Sequence[Target], *, client: VastClient,
-                 cache_dir: str | os.PathLike[str], order: str = "dph_total",
-                 offer_type: str = "on-demand", refresh: bool = False) -> list[MarketCheck]:
+                 cache_dir: str | os.PathLike[str], order: str | None = None,
+                 offer_type: str | None = None, refresh: bool = False) -> list[MarketCheck]:
     """What Vast's market holds for each target: the offers its own search matches
     (``order``: a comma list of offer fields, ``-`` for descending), their prices for
     ``offer_type`` rentals with the target's STORAGE, a cost estimate from AUTOSCALE,
     and, when nothing matches, the REQUIRE terms that empty the market. Answers are
     reused for a few minutes unless ``refresh``."""
-    from vastbuild.market import OFFER_TYPES, OfferSearch, check_market
+    from vastbuild.market import (
+        DEFAULT_OFFER_TYPE,
+        DEFAULT_ORDER,
+        OFFER_TYPES,
+        OfferSearch,
+        check_market,
+    )
 
+    offer_type = offer_type or DEFAULT_OFFER_TYPE
     kind = next((t for t in OFFER_TYPES if t == offer_type), None)
     if kind is None:
         raise InvalidArgument(f"unknown offer type {offer_type!r}",
                               f"use one of {', '.join(OFFER_TYPES)}")
     models = load_all(targets).models
     search = OfferSearch(client, Path(cache_dir), refresh=refresh)
-    return [check_market(model, search, order=order, offer_type=kind) for model in models]
+    return [check_market(model, search, order=order or DEFAULT_ORDER, offer_type=kind)
+            for model in models]
 
 
 def keep_alive(client: VastClient, outcomes: Sequence[DeployOutcome], stop: threading.Event,

@@ -50,6 +50,15 @@ class Catalog:
         """The column an alias stands for; other names are returned unchanged."""
         return self.aliases.get(column, column)
 
+    def search_unit(self, column: str) -> str | None:
+        """The unit a column's number is written in inside search_params (and REQUIRE):
+        ``GB`` for the sizes the server multiplies by 1000, ``days`` for ``duration``
+        (by 86400); None for a column taken as written."""
+        multiplier = self.unit_multipliers.get(self.canonical(column))
+        if multiplier is None:
+            return None
+        return "GB" if multiplier == 1000 else "days"
+
     def column_type(self, column: str) -> ColumnType:
         """How values of ``column`` are typed; the catalog says unlisted columns are numbers."""
         return self.types.get(column, self.types.get(self.canonical(column), "number"))

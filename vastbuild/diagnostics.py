@@ -77,13 +77,13 @@ def warning(code: str, message: str, span: Span | None, help: str | None = None,
 
 
 #: the language reference, which has a ``#### E042`` section for every code
-REFERENCE = "docs/vastfile.md"
+LANGUAGE_REFERENCE = "docs/vastfile.md"
 
 
 def reference_link(code: str) -> str:
     """Where the language reference explains ``code``, relative to the repository root:
     what SARIF's ``helpUri`` and an editor's link to a diagnostic's code point at."""
-    return f"{REFERENCE}#{code.lower()}"
+    return f"{LANGUAGE_REFERENCE}#{code.lower()}"
 
 
 class DiagnosticError(Exception):

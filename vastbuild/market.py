@@ -36,6 +36,8 @@ OfferType = Literal["on-demand", "bid", "reserved"]
 OFFER_TYPES: tuple[OfferType, ...] = ("on-demand", "bid", "reserved")
 #: the sort the market check asks for unless told otherwise: cheapest first
 DEFAULT_ORDER = "dph_total"
+#: the rental the market check prices unless told otherwise
+DEFAULT_OFFER_TYPE: OfferType = "on-demand"
 #: offers asked for in one search: enough to count a market and price it in one request
 SEARCH_LIMIT = 1000
 #: how long an answer is reused, in seconds: a market moves, but not within a plan or two
@@ -99,7 +101,7 @@ def parse_order(order: str) -> list[list[str]]:
 
 
 def search_body(d: Deployment, *, order: str = DEFAULT_ORDER,
-                offer_type: OfferType = "on-demand", limit: int = SEARCH_LIMIT,
+                offer_type: OfferType = DEFAULT_OFFER_TYPE, limit: int = SEARCH_LIMIT,
                 terms: Sequence[SearchTerm] | None = None) -> dict[str, JsonValue]:
     """The offer-search body for a deployment: the filters of its own search (``terms``:
     a part of it, for a diagnosis), sorted by ``order``, priced for ``offer_type``
@@ -158,6 +160,10 @@ class PriceSummary:
         return {"min": self.minimum, "median": self.median, "p90": self.p90,
                 "max": self.maximum}
 
+    def range_text(self) -> str:
+        """``$0.061-$5.866/h (median $0.289)``: how plan, deploy and check say it."""
+        return (f"${self.minimum:.3f}-${self.maximum:.3f}/h (median ${self.median:.3f})")
+
 
 @dataclass(frozen=True)
 class CostEstimate:
@@ -203,6 +209,12 @@ class Blocker:
     def to_json(self) -> dict[str, JsonValue]:
         return {"term": self.term, "where": self.where, "offers": self.offers}
 
+    def text(self) -> str:
+        """``without `gpu_ram>=1000`, 54 offers would match`` (``1000+`` when the search
+        that counted them was capped)."""
+        count = f"{self.offers}{'+' if self.offers >= SEARCH_LIMIT else ''}"
+        return f"without `{self.term}`, {count} offer{'s' * (self.offers != 1)} would match"
+
 
 @dataclass(frozen=True)
 class MarketCheck:
@@ -243,9 +255,7 @@ class MarketCheck:
         untried = (f" ({self.untried} more REQUIRE term{'s' * (self.untried != 1)} not tried)"
                    if self.untried else "")
         if self.blockers:
-            return "; ".join(f"without `{b.term}` ({b.where}) {b.offers}"
-                             f"{'+' if b.offers >= SEARCH_LIMIT else ''} would match"
-                             for b in self.blockers) + untried
+            return "; ".join(f"{b.where}: {b.text()}" for b in self.blockers) + untried
         return ("no single REQUIRE term empties it: removing any one still leaves no match "
                 "(loosen several, or check the defaults verified/rentable)" + untried)
 
@@ -255,7 +265,8 @@ class MarketCheck:
             "price_field": self.price_field,
             "prices": None if self.prices is None else self.prices.to_json(),
             "estimate": None if self.estimate is None else self.estimate.to_json(),
-            "blockers": [b.to_json() for b in self.blockers], "cached": self.cached,
+            "blockers": [b.to_json() for b in self.blockers], "untried": self.untried,
+            "cached": self.cached,
         }
 
 
@@ -291,7 +302,7 @@ def estimate_cost(d: Deployment, prices: Sequence[float]) -> CostEstimate | None
 
 
 def check_market(d: Deployment, search: OfferSearch, *, order: str = DEFAULT_ORDER,
-                 offer_type: OfferType = "on-demand",
+                 offer_type: OfferType = DEFAULT_OFFER_TYPE,
                  limit: int = SEARCH_LIMIT) -> MarketCheck:
     """Search the market with the deployment's own search; when nothing matches, ask
     again without each REQUIRE term in turn (one search at a time, at most

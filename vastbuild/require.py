@@ -161,24 +161,22 @@ def _number(word: nodes.Word, column: str, cat: Catalog,
     plain = parse_number(text)
     if plain is not None:
         return plain
-    multiplier = cat.unit_multipliers.get(column)
+    unit = cat.search_unit(column)
     if split_unit(text) is None:
         diagnostics.append(error("E044", f"`{text}` is not a number", word.span,
                                  f"`{column}` compares numbers"))
         return None
-    if multiplier is None:
+    if unit is None:
         unit_columns = ", ".join(sorted(cat.unit_multipliers))
         diagnostics.append(error(
             "E046", f"`{column}` takes a plain number, without a unit", word.span,
             f"write the number alone; only {unit_columns} take units"))
         return None
-    units = SIZE_UNITS_GB if multiplier == 1000 else DURATION_UNITS_DAYS
-    default = "GB" if multiplier == 1000 else "d"
+    units = SIZE_UNITS_GB if unit == "GB" else DURATION_UNITS_DAYS
     try:
-        return convert(text, units, default)
+        return convert(text, units, "GB" if unit == "GB" else "d")
     except UnitError as exc:
-        diagnostics.append(error("E046", str(exc), word.span,
-                                 f"`{column}` is in {'GB' if default == 'GB' else 'days'}"))
+        diagnostics.append(error("E046", str(exc), word.span, f"`{column}` is in {unit}"))
         return None
 
 

@@ -967,9 +967,10 @@ class _Reader:
         scaled = value / factor
         if scaled == int(scaled):
             scaled = int(scaled)
-        unit = "MB" if factor == 1000 else "seconds"
-        self.warn("I106", f"{column} {_number(value)} is read as {unit}, as the SDK sends it: "
-                  f"{_number(scaled)} {'GB' if factor == 1000 else 'days'} in the Vastfile",
+        unit = catalog().search_unit(canonical)
+        self.warn("I106", f"{column} {_number(value)} is read as "
+                  f"{'MB' if unit == 'GB' else 'seconds'}, as the SDK sends it: "
+                  f"{_number(scaled)} {unit} in the Vastfile",
                   node, "check that the REQUIRE line says what you meant")
         return scaled
 

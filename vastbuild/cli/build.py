@@ -17,6 +17,7 @@ import click
 from vastbuild.api import (
     ARTIFACT_SUFFIXES,
     GRAPH_STYLES,
+    VASTFILE,
     BuildResult,
     build_graph,
     cache_clear,
@@ -61,7 +62,7 @@ def graph(settings: GlobalOptions, paths: tuple[str, ...], style: str, output: P
     """
     if style == "png" and output is None:
         raise click.UsageError("a PNG goes to a file: add -o FILE.png")
-    drawn = build_graph(paths or ("Vastfile",), cache_dir=settings.cache_dir, style=style,
+    drawn = build_graph(paths or (VASTFILE,), cache_dir=settings.cache_dir, style=style,
                         marks=not no_marks, tag=settings.tag, args=settings.args,
                         output=output, outdir=outdir)
     if output is None:
@@ -291,7 +292,7 @@ def _shown_path(path: str) -> str:
 
 
 @click.command()
-@click.argument("path", metavar="[TARGET]", default="Vastfile")
+@click.argument("path", metavar="[TARGET]", default=VASTFILE)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The depfile to write (FILE.d).")
 @click.option("--target", "make_target", required=True, metavar="OUT",

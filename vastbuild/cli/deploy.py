@@ -213,9 +213,7 @@ def _market_lines(note: MarketNote | None) -> None:
     check = note.check if note else None
     if check is None or check.prices is None:
         return  # not asked, failed or empty: the warning on stderr says so
-    prices = check.prices
-    click.echo(f"  market    {check.count_text()}, ${prices.minimum:.3f}-"
-               f"${prices.maximum:.3f}/h (median ${prices.median:.3f})")
+    click.echo(f"  market    {check.count_text()}, {check.prices.range_text()}")
     if check.estimate is not None:
         click.echo(f"  estimate  {check.estimate.summary()}, from the current market")
 

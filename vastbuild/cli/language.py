@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vastbuild.api import (
+    VASTFILE,
     CheckReport,
     Diagnostic,
     DiagnosticError,
@@ -69,7 +70,7 @@ def _summary(diagnostics: tuple[Diagnostic, ...]) -> str:
 def _each(names: tuple[str, ...]) -> Iterator[Path | NoVastfile]:
     """Each Vastfile the names name, or the error of a name that names none: the
     commands go on past it, so that one run reports every file."""
-    for name in names or ("Vastfile",):
+    for name in names or (VASTFILE,):
         try:
             yield from (t for t in resolve_targets([name]) if isinstance(t, Path))
         except NoVastfile as exc:
@@ -181,15 +182,14 @@ def _check_market(settings: GlobalOptions, models: list[Deployment], api_url: st
             if show_matches and not settings.quiet:
                 prices = found.prices
                 click.echo(f"{found.label}: market: {found.count_text()}"
-                           + (f", ${prices.minimum:.3f}-${prices.maximum:.3f}/h"
-                              if prices else ""))
+                           + (f", {prices.range_text()}" if prices else ""))
             continue
         status = EXIT_INPUT
         click.echo(f"error: {found.label}: no offer on the market matches its search",
                    err=True)
         for blocker in found.blockers:
-            click.echo(f"{blocker.where}: without `{blocker.term}`, {blocker.offers} "
-                       "offers would match: loosen or remove this term", err=True)
+            click.echo(f"{blocker.where}: {blocker.text()}: loosen or remove this term",
+                       err=True)
         if not found.blockers:
             click.echo(f"  {found.emptied_by()}", err=True)
     return status

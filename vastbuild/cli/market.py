@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from vastbuild.api import market_check, offer_types
+from vastbuild.api import market_check, offer_search_defaults, offer_types
 from vastbuild.cli import options
 from vastbuild.cli.context import GlobalOptions
 from vastbuild.cli.deploy import _client
@@ -37,13 +37,16 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+_ORDER, _OFFER_TYPE = offer_search_defaults()
+
+
 @click.command()
 @options.paths
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
               metavar="N", help="Show the first N matching offers.")
-@click.option("--order", default="dph_total", show_default=True, metavar="FIELDS",
+@click.option("--order", default=_ORDER, show_default=True, metavar="FIELDS",
               help="Sort by these offer fields (comma list; FIELD- sorts descending).")
-@click.option("--type", "offer_type", type=click.Choice(offer_types()), default="on-demand",
+@click.option("--type", "offer_type", type=click.Choice(offer_types()), default=_OFFER_TYPE,
               show_default=True, help="The rental type to price (bid: interruptible).")
 @click.option("--refresh", is_flag=True,
               help="Ask the market again rather than reuse an answer of the last minutes.")

@@ -17,6 +17,7 @@ from vastbuild.api import (
     ARTIFACT_FORMATS,
     DEFAULT_API_URL,
     DEFAULT_AUTOSCALER_URL,
+    VASTFILE,
     InvalidArgument,
     check_url,
     parse_secret_option,
@@ -61,7 +62,7 @@ paths = click.argument("paths", nargs=-1, metavar="[TARGET]...",
                        shell_complete=_complete_targets)
 #: the one TARGET of a command that operates a deployment (logs, stop...): by default the
 #: working folder's Vastfile, as for the commands that take several
-target = click.argument("target", metavar="[TARGET]", default="Vastfile",
+target = click.argument("target", metavar="[TARGET]", default=VASTFILE,
                         shell_complete=_complete_targets)
 #: where positions and relative paths of a Vastfile read from stdin (TARGET ``-``) point
 stdin_filename = click.option(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vastbuild.api import (
+    VASTFILE,
     Diagnostic,
     DiagnosticError,
     InvalidArgument,
@@ -71,7 +72,7 @@ def narrowed(paths: Sequence[str], since: str | None,
     """``paths`` (default ./Vastfile), or with ``--affected-since REF`` those of them
     whose inputs changed since REF (possibly none, which is said on stderr)."""
     if since is None:
-        return tuple(paths) or ("Vastfile",)
+        return tuple(paths) or (VASTFILE,)
     found = tuple(t.vastfile.as_posix()
                   for t in affected_targets(paths or ("//...",), since,
                                             cache_dir=settings.cache_dir))

@@ -32,7 +32,7 @@ from vastbuild.errors import VastbuildError
 
 #: An offer: a JSON object in Vast's offer shape.
 Offer = dict[str, Any]
-Reader = Callable[[Mapping[str, Any]], Any]
+ColumnReader = Callable[[Mapping[str, Any]], Any]
 
 #: Storage is priced per GB and month; a month of 30 days prices it per hour. [guess]
 HOURS_PER_MONTH = 720
@@ -79,7 +79,7 @@ def country_code(geolocation: object) -> str | None:
 
 
 #: The virtual columns: computed from an offer's fields, as the server rewrites them.
-VIRTUAL_READERS: dict[str, Reader] = {
+VIRTUAL_READERS: dict[str, ColumnReader] = {
     "verified": lambda offer: (None if offer.get("verification") is None
                                else offer["verification"] == "verified"),
     "datacenter": lambda offer: (None if offer.get("hosting_type") is None
@@ -122,7 +122,7 @@ class QueryColumn:
     """A column of the search as the server resolves a body key."""
 
     name: str
-    read: Reader
+    read: ColumnReader
     kind: ColumnType
     #: what the query's numbers are multiplied by to get the stored unit
     factor: int = 1
@@ -524,7 +524,6 @@ def _built_in_offer(index: int, model: GpuModel) -> Offer:
     cpu_cores = rng.choice((16, 32, 64, 128, 192))
     cpu_cores_effective = min(cpu_cores, num_gpus * rng.choice((4, 8, 12, 16, 24)))
     driver = rng.choice(DRIVERS)
-    major, minor, patch = (int(part) for part in driver.split("."))
     duration = rng.randrange(1, 180) * 86_400 + rng.randrange(86_400)
     dlperf = round(model.tflops * num_gpus * rng.uniform(0.8, 1.05) / 10, 3)
     place = rng.choice(PLACES)
@@ -551,7 +550,7 @@ def _built_in_offer(index: int, model: GpuModel) -> Offer:
         "compute_cap": model.compute_cap,
         "cuda_max_good": None if amd else rng.choice((12.2, 12.4, 12.6, 12.8, 13.0)),
         "driver_version": driver,
-        "driver_vers": (major * 1000 + minor) * 1000 + patch,
+        "driver_vers": _padded_version("driver_version", driver),
         "total_flops": round(model.tflops * num_gpus, 1),
         "dlperf": dlperf,
         "cpu_name": rng.choice(CPUS),

@@ -18,7 +18,7 @@ from vastbuild.diagnostics import Span
 from vastbuild.directives import spec_of
 from vastbuild.lsp.positions import contains
 
-TargetKind = Literal["directive", "column", "value", "autoscale", "path"]
+WordKind = Literal["directive", "column", "value", "autoscale", "path"]
 CompletionKind = Literal["directive", "column", "operator", "value", "autoscale", "path"]
 
 #: what a REQUIRE term may look like while it is written: a column, the white space
@@ -33,37 +33,38 @@ _PATH_FIRST = frozenset({"CODE", "COPY", "INCLUDE"})
 
 
 @dataclass(frozen=True)
-class Target:
+class MeaningfulWord:
     """A word of a parsed directive that has a meaning to show or a file to open."""
 
-    kind: TargetKind
+    kind: WordKind
     text: str
     span: Span
 
 
-def _targets(directive: nodes.Directive) -> Iterator[Target]:
+def _meaningful_words(directive: nodes.Directive) -> Iterator[MeaningfulWord]:
     keyword = (directive.keyword.text.upper() if isinstance(directive, nodes.Extension)
                else spec_of(directive).keyword)
-    yield Target("directive", keyword, directive.keyword_span)
+    yield MeaningfulWord("directive", keyword, directive.keyword_span)
     match directive:
         case nodes.Require(terms=terms):
             for term in terms:
-                yield Target("column", term.column.text, term.column.span)
+                yield MeaningfulWord("column", term.column.text, term.column.span)
                 values = (term.value.items if isinstance(term.value, nodes.ListValue)
                           else (term.value,))
-                yield from (Target("value", v.text, v.span) for v in values if not v.quote)
+                yield from (MeaningfulWord("value", v.text, v.span) for v in values if not v.quote)
         case nodes.Autoscale(assignments=assignments):
-            yield from (Target("autoscale", a.key.text, a.key.span) for a in assignments)
+            yield from (MeaningfulWord("autoscale", a.key.text, a.key.span) for a in assignments)
         case (nodes.Include(path=word) | nodes.Code(path=word) | nodes.Copy(src=word)
               | nodes.PipRequirements(file=word)):
-            yield Target("path", word.text, word.span)
+            yield MeaningfulWord("path", word.text, word.span)
 
 
-def target_at(tree: nodes.Vastfile, line: int, col: int) -> Target | None:
+def word_at(tree: nodes.Vastfile, line: int, col: int) -> MeaningfulWord | None:
     """The word at 0-based ``line`` and code point ``col``, when it has a meaning."""
     for directive in tree.directives:
         if contains(directive.span, line, col):
-            return next((t for t in _targets(directive) if contains(t.span, line, col)), None)
+            return next((word for word in _meaningful_words(directive)
+                         if contains(word.span, line, col)), None)
     return None
 
 

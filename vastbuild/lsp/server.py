@@ -23,9 +23,10 @@ from vastbuild import __version__, nodes
 from vastbuild.diagnostics import Diagnostic, DiagnosticError, Span, reference_link
 from vastbuild.fmt import format_source, render_directive
 from vastbuild.lsp import vocabulary
-from vastbuild.lsp.cursor import Completion, Target, completing, target_at
+from vastbuild.lsp.cursor import Completion, MeaningfulWord, completing, word_at
 from vastbuild.lsp.positions import Text
 from vastbuild.syntax import parse
+from vastbuild.targets import VASTFILE
 
 #: the diagnostics of a Vastfile's text, as if read from the path (what
 #: :func:`vastbuild.api.check_source` reports)
@@ -54,7 +55,7 @@ class Document:
         self.version = document.version
         self.text = Text(document.source, str(encoding))
         # an unsaved, untitled buffer is checked as a Vastfile of the working folder
-        self.vastfile = Path(to_fs_path(uri) or Path.cwd() / "Vastfile").absolute()
+        self.vastfile = Path(to_fs_path(uri) or Path.cwd() / VASTFILE).absolute()
 
     @property
     def shown(self) -> str:
@@ -129,9 +130,10 @@ def _overlap(a: types.Range, b: types.Range) -> bool:
 def _paths(folder: Path, typed: str) -> list[tuple[str, bool]]:
     """The entries of the folder a partly written path is in that its last part starts,
     each with whether it is a folder (hidden ones only once a `.` is written)."""
-    head, _, stem = typed.lstrip("\"'").rpartition("/")
-    if typed.startswith("/"):  # paths stay inside the workspace: absolute ones are rare
+    unquoted = typed.lstrip("\"'")
+    if unquoted.startswith("/"):  # a Vastfile's paths are relative: no absolute one offered
         return []
+    head, _, stem = unquoted.rpartition("/")
     try:
         entries = sorted((folder / head).iterdir())
     except OSError:
@@ -175,12 +177,12 @@ def _completions(wanted: Completion, document: Document, position: types.Positio
         for word in words]
 
 
-def _meaning(target: Target) -> str | None:
+def _meaning(target: MeaningfulWord) -> str | None:
     explain = _MEANINGS.get(target.kind)
     return None if explain is None else explain(target.text)
 
 
-def _opened(target: Target, document: Document) -> Path | None:
+def _opened(target: MeaningfulWord, document: Document) -> Path | None:
     """The file a path word names: a package's ``__init__.py`` for a folder."""
     path = document.vastfile.parent / target.text
     if path.is_dir():
@@ -231,7 +233,7 @@ def language_server(diagnose: Diagnose) -> LanguageServer:
     def hover(ls: LanguageServer, params: types.HoverParams) -> types.Hover | None:
         document = Document(server, params.text_document.uri)
         tree = document.tree()
-        target = None if tree is None else target_at(tree, *document.text.point(params.position))
+        target = None if tree is None else word_at(tree, *document.text.point(params.position))
         meaning = None if target is None else _meaning(target)
         if target is None or meaning is None:
             return None
@@ -252,7 +254,7 @@ def language_server(diagnose: Diagnose) -> LanguageServer:
                    ) -> types.Location | None:
         document = Document(server, params.text_document.uri)
         tree = document.tree()
-        target = None if tree is None else target_at(tree, *document.text.point(params.position))
+        target = None if tree is None else word_at(tree, *document.text.point(params.position))
         opened = None if target is None or target.kind != "path" else _opened(target, document)
         if opened is None:
             return None

@@ -68,9 +68,8 @@ def column_doc(column: str) -> str | None:
     if canonical in cat.virtual:
         lines.append(f"The server rewrites it: {cat.virtual[canonical]}.")
     lines.append(f"Values: {_TYPE_TEXT[cat.column_type(column)]}.")
-    multiplier = cat.unit_multipliers.get(canonical)
-    if multiplier is not None:
-        unit = "GB" if multiplier == 1000 else "days"
+    unit = cat.search_unit(canonical)
+    if unit is not None:
         lines.append(f"Unit: {unit} (a number alone is in {unit}; a unit may be written).")
     return "\n\n".join(lines)
 

@@ -54,7 +54,8 @@ REASON_KINDS = {
     "settings": "the last build ran under other settings (output folder or formats, "
                 "API URLs, --tag/--arg, SOURCE_DATE_EPOCH, or another vastbuild or "
                 "installed package)",
-    "no-record": "no earlier build of this target is recorded in this cache",
+    "no-record": "no earlier build of this target is recorded in this cache to compare "
+                 "with (the first build here, or its files had changed moments before)",
     "cache-miss": "nothing it depends on changed, but the cache had no result for it "
                   "(cleared, evicted, or built elsewhere)",
 }

@@ -7,12 +7,15 @@ this test is only visible to processes started after it.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+from build_helpers import OLD, age
 from build_helpers import vastbuild as run_vastbuild
 
 PLUGIN = Path(__file__).resolve().parent.parent / "examples" / "plugins" / "vastbuild-template"
@@ -158,3 +161,21 @@ def test_without_the_plugin_template_is_an_unknown_directive(plugin_installed: N
     assert result.returncode == 1
     assert f"{vastfile}:4:1: error[E022]: unknown directive `TEMPLATE`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_explain_names_the_template_a_plugin_step_reads(plugin_installed: None,
+                                                       workspace: Path, tmp_path: Path) -> None:
+    """A plugin's step that ran because a file it declares (``input_files``) changed is
+    explained by that file, as a built-in step is by its tree's."""
+    write_vastfile(workspace, *TEMPLATES)
+    age(workspace)
+    build(workspace, tmp_path)
+    template = workspace / "templates" / "settings.ini.in"
+    template.write_text("name = $MODEL\nport = $PORT\n")
+    os.utime(template, (OLD + 60, OLD + 60))
+    done = vastbuild("--cache-dir", str(tmp_path / "cache"), "build", "--explain", "--json",
+                     str(workspace), "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    reasons = {(r["kind"], r["path"]) for step in json.loads(done.stdout)["steps"]
+               for r in step["reasons"]}
+    assert reasons == {("changed", str(template))}

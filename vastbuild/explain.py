@@ -16,7 +16,8 @@ comparing, not by guessing from keys:
 - a step that ran because a step it reads ran carries that step's reasons, so
   every line of an explanation names the edit that started it;
 - a compress step with no such cause names a new compressor version, an
-  artifact one that was missing or modified on disk;
+  artifact one that was missing or modified on disk, a plugin's step the files
+  it declares it reads that changed (or the Vastfile lines that did);
 - what is left ran because its result was not in the cache (cleared, evicted,
   built elsewhere), because the last build ran under other settings, or because
   no earlier build is recorded.
@@ -39,6 +40,7 @@ from vastbuild.graph import BuildGraph
 from vastbuild.model import Deployment
 from vastbuild.patch import NotPatchable, TargetState
 from vastbuild.plan import PlannedTarget
+from vastbuild.plugins import registry
 from vastbuild.results import BuildResult, Reason
 from vastbuild.steps.base import TreeResult
 
@@ -160,6 +162,10 @@ def _reasons(target: PlannedTarget, graph: BuildGraph, outcomes: Mapping[str, St
             path = os.path.join(step.str_param("folder"), step.optional_str_param("file") or "")
             if path in prev.changed:
                 own = [Reason("output", path)]
+        elif prev is not None:  # a plugin's step: the files it declares it reads
+            own = [Reason("changed" if os.path.exists(path) else "removed", path)
+                   for path in map(os.fspath, registry().step_kind(step.kind).input_files(step))
+                   if path in prev.changed] + lines
         upstream = [reason for dep in step.deps for reason in found.get(dep, ())]
         found[ident] = _unique([*upstream, *own]) or (fallback,)
     return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -149,6 +150,18 @@ def test_check_stdin_shows_the_text_it_read_not_the_disk(svc: Path) -> None:
     result = invoke("check", "-", "--stdin-filename", "svc/Vastfile", input=CLEAN + "PORT 0\n")
     assert result.exit_code == 1
     assert "svc/Vastfile:4:6: error[E035]" in result.stderr and "4 | PORT 0" in result.stderr
+
+
+def test_check_stdin_named_as_a_fragment_is_checked_as_one(svc: Path) -> None:
+    """A `.vast` name: no FROM/CODE asked for, ${NAME}s left to the includer, E054 alone
+    at a line only a Vastfile holds."""
+    fine = invoke("check", "-", "--stdin-filename", "shared/gpu.vast",
+                  input="REQUIRE gpu_ram >= 24\nENV MODEL=${MODEL}\n")
+    assert fine.exit_code == 0, fine.stderr
+    misplaced = invoke("check", "-", "--stdin-filename", "shared/gpu.vast",
+                       input="REQUIRE gpu_rma >= 24\nCOPY lib /app/lib\n")
+    assert misplaced.exit_code == 1
+    assert re.findall(r"error\[(E\d+)\]", misplaced.stderr) == ["E042", "E054"]
 
 
 def test_check_stdin_without_a_name(svc: Path) -> None:

@@ -104,6 +104,16 @@ async def test_five_errors_are_five_diagnostics_at_their_words(
 
 
 @speaks
+async def test_a_fragment_opened_on_its_own_is_checked_as_a_fragment(
+        client: LanguageClient, workspace: Path) -> None:
+    """A `.vast` file: its lines' own checks and E054, not FROM/CODE or ${NAME}s, which
+    the Vastfiles that include it provide."""
+    _, found = await _open(client, workspace / "shared" / "own.vast",
+                           "REQUIRE gpu_rma >= 24\nENV MODEL=${MODEL}\nCOPY lib /app/lib\n")
+    assert sorted((d.code, d.range.start.line) for d in found) == [("E042", 0), ("E054", 2)]
+
+
+@speaks
 async def test_a_problem_in_a_fragment_is_shown_where_it_is_included(
         client: LanguageClient, workspace: Path) -> None:
     (workspace / "shared" / "typo.vast").write_text("\n# GPUs\nREQUIRE gpu_rma >= 24\n")

@@ -69,6 +69,7 @@ if TYPE_CHECKING:  # types of results, re-exported for annotations
     from vastbuild.market import MarketCheck as MarketCheck
     from vastbuild.market import MarketNote as MarketNote
     from vastbuild.model import Deployment as Deployment
+    from vastbuild.nodes import Vastfile
     from vastbuild.operate import DownResult as DownResult
     from vastbuild.operate import TargetStatus as TargetStatus
     from vastbuild.operate import WaitResult as WaitResult
@@ -105,6 +106,8 @@ __all__ = [
 ARTIFACT_FORMATS: tuple[str, ...] = FORMATS
 ARTIFACT_SUFFIXES = SUFFIXES
 DEFAULT_DEV_SERVER_PORT = 8765
+#: checker codes that a fragment checked on its own may raise for what its includers hold
+_INCLUDER_PROVIDES = frozenset({"E020", "E055"})
 #: checker codes that a directive lost to a syntax error could cause
 _DEPENDS_ON_ABSENCE = frozenset({"E020", "E030"})
 
@@ -224,8 +227,8 @@ def affected_targets(targets: Sequence[Target], since: str, *,
 
 @dataclass(frozen=True)
 class CheckReport:
-    """What checking one Vastfile found: the model (None when there is an error) and
-    every diagnostic, errors and warnings."""
+    """What checking one Vastfile found: the model (None when there is an error, and for
+    a fragment checked on its own) and every diagnostic, errors and warnings."""
 
     vastfile: Path
     model: Deployment | None
@@ -233,7 +236,7 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return self.model is not None and not has_errors(self.diagnostics)
+        return not has_errors(self.diagnostics)
 
 
 def check(path: str | os.PathLike[str], *, tag: str | None = None,
@@ -259,6 +262,7 @@ def check_source(source: bytes, vastfile: str | os.PathLike[str], *, tag: str | 
     name that path and CODE, COPY and INCLUDE resolve relative to its folder, so the
     report is the one :func:`check` would give for the same bytes in that file."""
     from vastbuild.check import check as check_tree
+    from vastbuild.expand import FRAGMENT_SUFFIX
     from vastbuild.syntax import parse
 
     vastfile = Path(vastfile)
@@ -267,6 +271,8 @@ def check_source(source: bytes, vastfile: str | os.PathLike[str], *, tag: str | 
         return CheckReport(vastfile, None, tuple(diagnostics))
     model, problems = (check_tree(tree, vastfile, args=args) if tag is None else
                        check_tree(tree, vastfile, default_tag=tag, args=args))
+    if vastfile.name.endswith(FRAGMENT_SUFFIX):
+        return CheckReport(vastfile, None, tuple(diagnostics + _as_fragment(tree, problems)))
     if has_errors(diagnostics):
         # The lines that parsed are still checked, so one run shows every mistake;
         # but a line with a syntax error is missing from the tree, so what depends
@@ -274,6 +280,19 @@ def check_source(source: bytes, vastfile: str | os.PathLike[str], *, tag: str | 
         kept = [d for d in problems if d.code not in _DEPENDS_ON_ABSENCE]
         return CheckReport(vastfile, None, tuple(diagnostics + kept))
     return CheckReport(vastfile, model, tuple(diagnostics + problems))
+
+
+def _as_fragment(tree: Vastfile, problems: list[Diagnostic]) -> list[Diagnostic]:
+    """What checking a fragment on its own finds: each line's own checks, E054 (alone)
+    at a line only a Vastfile may hold, but not what its includers provide (the FROM
+    and CODE a Vastfile needs, the ARGs its ``${NAME}``s may name)."""
+    from vastbuild.expand import FRAGMENT_NODES, not_in_a_fragment
+
+    misplaced = [d for d in tree.directives if not isinstance(d, FRAGMENT_NODES)]
+    lines = {line for d in misplaced for line in range(d.span.line, d.span.end_line + 1)}
+    kept = [d for d in problems if d.code not in _INCLUDER_PROVIDES
+            and not (d.span is not None and d.span.path == tree.path and d.span.line in lines)]
+    return kept + [not_in_a_fragment(directive) for directive in misplaced]
 
 
 def diagnostic_codes() -> dict[str, str]:

@@ -35,6 +35,9 @@ REFERENCE = re.compile(r"\$\{(" + ARG_NAME.pattern + r")\}")
 FRAGMENT_NODES: tuple[type[nodes.Directive], ...] = (
     nodes.Require, nodes.Autoscale, nodes.Env, nodes.Pip, nodes.Apt, nodes.Arg, nodes.Include,
     nodes.Secret)
+#: how a fragment's file name ends, by convention: a file so named is checked on its own
+#: as a fragment (``vastbuild lsp``, ``check -`` with such a --stdin-filename)
+FRAGMENT_SUFFIX = ".vast"
 #: how deep fragments may include fragments (a cycle is reported before this)
 MAX_DEPTH = 32
 
@@ -79,6 +82,13 @@ def expand(tree: nodes.Vastfile, context: CheckContext, read: Reader, *,
                     args, walker.included_from, tuple(walker.diagnostics))
 
 
+def not_in_a_fragment(directive: nodes.Directive) -> Diagnostic:
+    """E054 at a directive a fragment may not hold (one not in :data:`FRAGMENT_NODES`)."""
+    return error("E054", "an included fragment holds only REQUIRE, AUTOSCALE, ENV, PIP, "
+                 "APT, ARG, SECRET and INCLUDE lines, not this one", directive.keyword_span,
+                 "move this line into each Vastfile that includes the fragment")
+
+
 def with_include_notes(diagnostics: list[Diagnostic], included_from: Mapping[str, Span]
                        ) -> list[Diagnostic]:
     """Each diagnostic inside a fragment with notes saying which INCLUDE (and which
@@ -109,11 +119,7 @@ class _Walker:
         out: list[nodes.Directive] = []
         for directive in tree.directives:
             if fragment is not None and not isinstance(directive, FRAGMENT_NODES):
-                keyword = directive.keyword_span
-                self.diagnostics.append(error(
-                    "E054", "an included fragment holds only REQUIRE, AUTOSCALE, ENV, PIP, "
-                    "APT, ARG, SECRET and INCLUDE lines, not this one", keyword,
-                    "move this line into each Vastfile that includes the fragment"))
+                self.diagnostics.append(not_in_a_fragment(directive))
                 continue
             if isinstance(directive, nodes.Arg):
                 self.args.declare(directive)

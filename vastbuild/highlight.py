@@ -366,11 +366,12 @@ def _directive_states(words: Vocabulary) -> TokenStates:
 
 
 class VastfileLexer(RegexLexer):
-    """Pygments lexer for Vastfiles: ``Vastfile``, or any name ending in ``.vastfile``."""
+    """Pygments lexer for Vastfiles (``Vastfile``, or any name ending in ``.vastfile``) and
+    the fragments they INCLUDE (``*.vast``)."""
 
     name = "Vastfile"
     aliases = ["vastfile"]
-    filenames = ["Vastfile", "*.vastfile"]
+    filenames = ["Vastfile", "*.vastfile", "*.vast"]
     mimetypes = ["text/x-vastfile"]
     flags = re.MULTILINE
     tokens = _directive_states(vocabulary())

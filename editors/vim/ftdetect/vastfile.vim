@@ -1,2 +1,2 @@
 " Vastfiles and the fragments they INCLUDE (docs/editors.md).
-autocmd BufNewFile,BufRead Vastfile,*.vastfile setfiletype vastfile
+autocmd BufNewFile,BufRead Vastfile,*.vastfile,*.vast setfiletype vastfile

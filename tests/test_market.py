@@ -234,6 +234,10 @@ def test_answers_are_cached_for_minutes_and_refresh_asks_again(
     assert again.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]
     run(server, workspace, tmp_path, "offers", "embed", "--refresh")
     assert searches(server) == before + 2
+    run(server, workspace, tmp_path, "plan", "embed")  # the same search: the cache answers
+    assert searches(server) == before + 2
+    run(server, workspace, tmp_path, "plan", "embed", "--refresh-market")
+    assert searches(server) == before + 3
 
 
 def test_a_used_up_search_quota_is_said_with_its_reset_time_and_never_retried(

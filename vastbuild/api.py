@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # types of results, re-exported for annotations
     from vastbuild.devserver import DevServer as DevServer
     from vastbuild.market import MarketCheck as MarketCheck
     from vastbuild.market import MarketNote as MarketNote
+    from vastbuild.market import OfferSearch
     from vastbuild.model import Deployment as Deployment
     from vastbuild.nodes import Vastfile
     from vastbuild.operate import DownResult as DownResult
@@ -880,16 +881,17 @@ def plan_deploy(targets: Sequence[Target], *, client: VastClient,
                 cache_dir: str | os.PathLike[str], remote_cache: str | None = None,
                 remote_cache_read_only: bool = False,
                 secrets: SecretSources | None = None, market: bool = True,
-                require_offers: bool = False) -> list[DeployPlan]:
+                require_offers: bool = False, refresh_market: bool = False
+                ) -> list[DeployPlan]:
     """What deploying would do to each target: its update tier and every reason. Reads
     the server and the local record of the last deploy; changes nothing. A secret
     without a value (``secrets``: where values come from, the environment by
     default) is compared as unknown. ``market``: also say what the market holds for
-    each target (see :func:`market_check`); a failed search or no match is a warning,
+    each target (see :func:`market_check`; ``refresh_market``: ask again rather than
+    reuse an answer of the last minutes); a failed search or no match is a warning,
     an error with ``require_offers``."""
     from vastbuild.archive import source_date_epoch
     from vastbuild.deploy import plan_targets
-    from vastbuild.market import OfferSearch
 
     models = load_all(targets).models
     given = _secrets(models, client, secrets, required=False)
@@ -897,8 +899,8 @@ def plan_deploy(targets: Sequence[Target], *, client: VastClient,
         return plan_targets(models, client=client, cache=cache, mtime=source_date_epoch(),
                             api_url=client.api_url, autoscaler_url=client.autoscaler_url,
                             secrets=given, require_offers=require_offers,
-                            market=OfferSearch(client, Path(cache_dir))
-                            if market or require_offers else None)
+                            market=_offer_search(client, cache_dir, market or require_offers,
+                                                 refresh_market))
 
 
 def deploy(targets: Sequence[Target], *, client: VastClient,
@@ -908,7 +910,7 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
            remote_cache_read_only: bool = False,
            secrets: SecretSources | None = None,
            show_uploads: bool = False, market: bool = True,
-           require_offers: bool = False) -> list[DeployOutcome]:
+           require_offers: bool = False, refresh_market: bool = False) -> list[DeployOutcome]:
     """Build, plan, register, upload what the server lacks, and roll the workers, one
     target after another; the first failure stops the run. With ``dry_run`` nothing
     is registered, uploaded or recorded. ``keep_alive`` only checks, before anything
@@ -921,7 +923,6 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
     stops the deploy before anything is built or registered."""
     from vastbuild.archive import source_date_epoch
     from vastbuild.deploy import deploy_targets, require_ttl
-    from vastbuild.market import OfferSearch
 
     if keep_alive and dry_run:
         raise InvalidArgument("keeping deployments alive and a dry run exclude each other",
@@ -935,8 +936,16 @@ def deploy(targets: Sequence[Target], *, client: VastClient,
                               api_url=client.api_url, autoscaler_url=client.autoscaler_url,
                               secrets=given, dry_run=dry_run, report=report,
                               meter=_meter(show_uploads), require_offers=require_offers,
-                              market=OfferSearch(client, Path(cache_dir))
-                              if market or require_offers else None)
+                              market=_offer_search(client, cache_dir,
+                                                   market or require_offers, refresh_market))
+
+
+def _offer_search(client: VastClient, cache_dir: str | os.PathLike[str], wanted: bool,
+                  refresh: bool) -> OfferSearch | None:
+    """The market search plan and deploy check targets with (None: not ``wanted``)."""
+    from vastbuild.market import OfferSearch
+
+    return OfferSearch(client, Path(cache_dir), refresh=refresh) if wanted else None
 
 
 def offer_types() -> tuple[str, ...]:

@@ -33,14 +33,18 @@ F = TypeVar("F", bound=Callable[..., object])
 
 
 def _market_options(command: F) -> F:
-    """``--require-offers`` and ``--no-market``: how plan and deploy treat the market."""
+    """``--require-offers``, ``--no-market``, ``--refresh-market``: how plan and deploy
+    treat the market."""
     require = click.option(
         "--require-offers", is_flag=True,
         help="Stop with an error, before anything is registered, when a target's REQUIRE "
              "matches no offer on the market (or the market cannot be searched).")
     skip = click.option("--no-market", is_flag=True,
                         help="Do not search the market for each target's offers.")
-    return require(skip(command))
+    refresh = click.option("--refresh-market", is_flag=True,
+                           help="Search the market again rather than reuse an answer of the "
+                                "last minutes.")
+    return require(skip(refresh(command)))
 
 
 @click.command()
@@ -52,7 +56,7 @@ def _market_options(command: F) -> F:
 def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url: str | None,
          autoscaler_url: str | None, api_key_file: Path | None,
          secret_files: dict[str, Path], secrets_file: Path | None, require_offers: bool,
-         no_market: bool) -> None:
+         no_market: bool, refresh_market: bool) -> None:
     """Say what deploying would do: the update tier of each target and every reason.
 
     Reads the server (deployment record, endpoint settings, versions), the
@@ -65,7 +69,8 @@ def plan(settings: GlobalOptions, paths: tuple[str, ...], as_json: bool, api_url
                             remote_cache=settings.remote_cache,
                             remote_cache_read_only=settings.remote_cache_read_only,
                             secrets=options.sources_of(secret_files, secrets_file),
-                            market=not no_market, require_offers=require_offers)
+                            market=not no_market, require_offers=require_offers,
+                            refresh_market=refresh_market)
     for p in plans:
         if p.market is not None and p.market.warning:
             click.echo(f"warning: {p.label}: {p.market.warning}", err=True)
@@ -110,7 +115,8 @@ def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str 
            dry_run: bool, keep_alive: bool, wait_: bool, timeout: float, wait_interval: float,
            as_json: bool, api_url: str | None, autoscaler_url: str | None,
            api_key_file: Path | None, secret_files: dict[str, Path],
-           secrets_file: Path | None, require_offers: bool, no_market: bool) -> None:
+           secrets_file: Path | None, require_offers: bool, no_market: bool,
+           refresh_market: bool) -> None:
     """Build, plan, register, upload what the server lacks, and roll the workers.
 
     Prints a summary per target: tier, server action, endpoint, what was
@@ -132,7 +138,8 @@ def deploy(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str 
                                   remote_cache_read_only=settings.remote_cache_read_only,
                                   secrets=options.sources_of(secret_files, secrets_file),
                                   show_uploads=not as_json and not settings.quiet,
-                                  market=not no_market, require_offers=require_offers)
+                                  market=not no_market, require_offers=require_offers,
+                                  refresh_market=refresh_market)
         for outcome in outcomes:
             for warning in outcome.warnings:
                 click.echo(f"warning: {outcome.label}: {warning}", err=True)

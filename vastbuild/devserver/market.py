@@ -487,6 +487,11 @@ GPU_MODELS = (
 )
 #: Offers of each model in the built-in market.
 OFFERS_PER_MODEL = 9
+#: More offers of the models most rented on Vast, after the first
+#: ``OFFERS_PER_MODEL * len(GPU_MODELS)``: a search for a popular card finds a market,
+#: not a handful
+MORE_OFFERS = {"RTX 4090": 27, "RTX 3090": 18, "RTX 5090": 18, "L40S": 9, "H100 SXM": 9,
+               "A100 SXM4": 9}
 _FIRST_OFFER_ID, _FIRST_MACHINE_ID, _FIRST_HOST_ID = 4_200_001, 31_001, 180_001
 #: The start date of every built-in offer (2026-01-01 UTC), so that offers do not age.
 _LISTED_AT = 1_767_225_600
@@ -502,11 +507,15 @@ CPUS = ("AMD EPYC 7763 64-Core Processor", "AMD EPYC 9654 96-Core Processor",
 
 @functools.cache
 def built_in_offers() -> tuple[Offer, ...]:
-    """The built-in market: :data:`OFFERS_PER_MODEL` offers of each of :data:`GPU_MODELS`."""
+    """The built-in market: :data:`OFFERS_PER_MODEL` offers of each of :data:`GPU_MODELS`,
+    then :data:`MORE_OFFERS` of the most rented ones."""
     unknown = {model.name for model in GPU_MODELS} - catalog().gpu_names
     assert not unknown, f"GPU models missing from the query catalog: {unknown}"
-    return tuple(_built_in_offer(index, GPU_MODELS[index % len(GPU_MODELS)])
-                 for index in range(OFFERS_PER_MODEL * len(GPU_MODELS)))
+    models = [GPU_MODELS[index % len(GPU_MODELS)]
+              for index in range(OFFERS_PER_MODEL * len(GPU_MODELS))]
+    by_name = {model.name: model for model in GPU_MODELS}
+    models += [by_name[name] for name, count in MORE_OFFERS.items() for _ in range(count)]
+    return tuple(_built_in_offer(index, model) for index, model in enumerate(models))
 
 
 def _built_in_offer(index: int, model: GpuModel) -> Offer:

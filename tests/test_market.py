@@ -239,6 +239,8 @@ def test_answers_are_cached_for_minutes_and_refresh_asks_again(
     assert searches(server) == before + 2
     run(server, workspace, tmp_path, "plan", "embed", "--refresh-market")
     assert searches(server) == before + 3
+    run(server, workspace, tmp_path, "check", "--online", "embed", "--refresh-market")
+    assert searches(server) == before + 4
 
 
 def test_a_used_up_search_quota_is_said_with_its_reset_time_and_never_retried(

@@ -125,12 +125,16 @@ def _reports(paths: tuple[str, ...], stdin_name: str | None, settings: GlobalOpt
 @click.option("--online", is_flag=True,
               help="Also search Vast's market with each target's REQUIRE (needs the API "
                    "key): a target no offer matches is an error.")
+@click.option("--refresh-market", is_flag=True,
+              help="With --online: search again rather than reuse an answer of the last "
+                   "minutes.")
 @options.api_url
 @options.api_key_file
 @options.paths
 @click.pass_obj
 def check(settings: GlobalOptions, output: str, stdin_filename: str | None, online: bool,
-          api_url: str | None, api_key_file: Path | None, paths: tuple[str, ...]) -> None:
+          refresh_market: bool, api_url: str | None, api_key_file: Path | None,
+          paths: tuple[str, ...]) -> None:
     """Check Vastfiles (default: ./Vastfile) and report every error and warning.
 
     TARGET is a Vastfile, a folder holding one, a label (//services/llm), a
@@ -165,17 +169,20 @@ def check(settings: GlobalOptions, output: str, stdin_filename: str | None, onli
         click.echo(diagnostics_sarif(found))
     if online and checked:
         status = max(status, _check_market(settings, checked, api_url, api_key_file,
-                                           show_matches=output == "text"))
+                                           show_matches=output == "text",
+                                           refresh=refresh_market))
     raise click.exceptions.Exit(status)
 
 
 def _check_market(settings: GlobalOptions, models: list[Deployment], api_url: str | None,
-                  api_key_file: Path | None, show_matches: bool) -> int:
+                  api_key_file: Path | None, show_matches: bool, refresh: bool) -> int:
     """The market check of ``check --online``: a line per target with offers (with
     ``show_matches``: stdout holds only the diagnostics otherwise), an error at the
-    emptying REQUIRE term of a target without (docs/market.md)."""
+    emptying REQUIRE term of a target without (docs/market.md); ``refresh``: ask the
+    market again."""
     with _client(settings, api_url, None, api_key_file) as client:
-        checks = market_check(models, client=client, cache_dir=settings.cache_dir)
+        checks = market_check(models, client=client, cache_dir=settings.cache_dir,
+                              refresh=refresh)
     status = EXIT_OK
     for found in checks:
         if found.offers:

@@ -189,8 +189,22 @@ def test_no_match_names_the_term_that_empties_the_market(
                      planned.stderr), planned.stderr
     online = run(server, workspace, tmp_path, "check", "--online", "huge", "llm")
     assert online.returncode == 1
-    assert f"{where}: without `gpu_ram>=1000`" in online.stderr
-    assert re.search(r"//llm: market: \d+ offers? match", online.stdout)
+    assert re.search(rf"{where}: error\[E058\]: no offer on Vast's market matches this "
+                     r"target's search; without `gpu_ram>=1000`, \d+ offers would match",
+                     online.stderr), online.stderr
+    assert "5 | REQUIRE gpu_ram >= 1000" in online.stderr  # with its excerpt, as any error
+    assert "huge/Vastfile: 1 error" in online.stdout  # never "ok" first
+    assert re.search(r"llm/Vastfile: ok \(qwen-chat\)\n  market  \d+ offers? match",
+                     online.stdout), online.stdout
+    # the same error where code scanning and CI reports read it
+    sarif = json.loads(run(server, workspace, tmp_path, "check", "--online", "--format",
+                           "sarif", "huge").stdout)
+    [result] = [r for r in sarif["runs"][0]["results"] if r["level"] == "error"]
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert (result["ruleId"], region["startLine"], region["startColumn"]) == ("E058", 5, 9)
+    listed = json.loads(run(server, workspace, tmp_path, "check", "--online", "--format",
+                            "json", "huge").stdout)
+    assert [d["code"] for d in listed if d["severity"] == "error"] == ["E058"]
 
 
 def test_plan_json_carries_matches_prices_and_the_cost_estimate(

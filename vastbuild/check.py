@@ -88,6 +88,7 @@ CHECK_CODES: dict[str, str] = {
     "E055": "${NAME} names no ARG, or an ARG without a value",
     "E056": "a `${` that starts no ${NAME} reference",
     "E057": "a SECRET is also set by ENV, or is a variable the worker bootstrap sets",
+    "E058": "check --online: no offer on Vast's market matches the target's search",
     "W001": "REQUIRE names a GPU the catalog does not know",
     "W002": "CODE creates no Deployment the checker can find",
     "W003": "CODE names its Deployment with an expression the checker cannot read",

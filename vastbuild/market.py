@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vastbuild.canonical import JsonValue
 from vastbuild.catalog import catalog
+from vastbuild.diagnostics import Diagnostic, Span, error
 from vastbuild.errors import VastbuildError
 from vastbuild.model import AUTOSCALE_BY_NAME, Deployment, SearchTerm
 from vastbuild.wire import search_term
@@ -203,8 +204,13 @@ class Blocker:
     on the wire, and how many offers its removal lets in (at least)."""
 
     term: str
-    where: str
+    span: Span
     offers: int
+
+    @property
+    def where(self) -> str:
+        """``huge/Vastfile:5:9``."""
+        return str(self.span)
 
     def to_json(self) -> dict[str, JsonValue]:
         return {"term": self.term, "where": self.where, "offers": self.offers}
@@ -233,6 +239,9 @@ class MarketCheck:
     untried: int = 0
     #: the answer came from the cache
     cached: bool = False
+    #: where the target's first REQUIRE term is (what an empty market is reported at
+    #: when no single term empties it)
+    first_term: Span | None = None
 
     @property
     def count(self) -> int:
@@ -258,6 +267,24 @@ class MarketCheck:
             return "; ".join(f"{b.where}: {b.text()}" for b in self.blockers) + untried
         return ("no single REQUIRE term empties it: removing any one still leaves no match "
                 "(loosen several, or check the defaults verified/rentable)" + untried)
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """An empty market as compiler diagnostics (``check --online``): E058 at each
+        REQUIRE term whose removal alone lets offers in, or at the first term when no
+        single one does; nothing when offers match."""
+        if self.offers:
+            return []
+        if self.blockers:
+            return [error("E058", f"no offer on Vast's market matches this target's search; "
+                          f"{blocker.text()}", blocker.span,
+                          "loosen or remove this term (docs/market.md)")
+                    for blocker in self.blockers]
+        untried = (f" ({self.untried} more REQUIRE term{'s' * (self.untried != 1)} not tried)"
+                   if self.untried else "")
+        return [error("E058", "no offer on Vast's market matches this target's search, and "
+                      f"removing any one REQUIRE term still leaves none{untried}",
+                      self.first_term, "loosen several terms, or check the defaults "
+                      "verified/rentable (docs/market.md)")]
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -320,13 +347,15 @@ def check_market(d: Deployment, search: OfferSearch, *, order: str = DEFAULT_ORD
                                                  limit=SEARCH_LIMIT, terms=rest))
             if found:
                 term = d.search[index]
-                blockers.append(Blocker(term=search_term(term), where=str(term.span),
+                assert term.span is not None  # ``required`` holds the terms with one
+                blockers.append(Blocker(term=search_term(term), span=term.span,
                                         offers=len(found)))
     return MarketCheck(label=d.label, body=body, offers=tuple(offers), price_field=field,
                        prices=summarize(prices), estimate=estimate_cost(d, prices),
                        blockers=tuple(blockers),
                        untried=max(0, len(required) - MAX_PROBES) if not offers else 0,
-                       cached=cached)
+                       cached=cached,
+                       first_term=d.search[required[0]].span if required else None)
 
 
 @dataclass(frozen=True)

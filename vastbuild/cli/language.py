@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -32,6 +32,7 @@ from vastbuild.api import (
     format_file,
     format_source,
     formatted_file,
+    has_errors,
     market_check,
     resolve_targets,
     sort_key,
@@ -51,14 +52,11 @@ from vastbuild.cli.report import (
 )
 from vastbuild.cli.structured import diagnostics_json, diagnostics_sarif
 
-if TYPE_CHECKING:
-    from vastbuild.api import Deployment
-
 #: the TARGET that means "the Vastfile on stdin"
 STDIN = "-"
 
 
-def _summary(diagnostics: tuple[Diagnostic, ...]) -> str:
+def _summary(diagnostics: Sequence[Diagnostic]) -> str:
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
     parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []
@@ -145,61 +143,37 @@ def check(settings: GlobalOptions, output: str, stdin_filename: str | None, onli
     """
     status = EXIT_OK
     found: list[Diagnostic] = []
-    checked: list[Deployment] = []
-    for item in _reports(paths, _stdin_name(paths, stdin_filename), settings):
-        if isinstance(item, NoVastfile):
-            print_error(item)
-            status = max(status, EXIT_USAGE)
-            continue
-        report, sources = item
-        if not report.ok:
-            status = max(status, EXIT_INPUT)
-        elif report.model is not None:
-            checked.append(report.model)
-        if output != "text":
-            found.extend(sorted(report.diagnostics, key=sort_key))
-            continue
-        print_diagnostics(report.diagnostics, settings.color, sources)
-        if not settings.quiet:
-            name = f" ({report.model.name})" if report.model is not None else ""
-            click.echo(f"{report.vastfile.as_posix()}: {_summary(report.diagnostics)}{name}")
+    with (_client(settings, api_url, None, api_key_file) if online
+          else nullcontext(None)) as client:
+        for item in _reports(paths, _stdin_name(paths, stdin_filename), settings):
+            if isinstance(item, NoVastfile):
+                print_error(item)
+                status = max(status, EXIT_USAGE)
+                continue
+            report, sources = item
+            diagnostics = list(report.diagnostics)
+            market = None
+            if client is not None and report.ok and report.model is not None:
+                [market] = market_check([report.model], client=client,
+                                        cache_dir=settings.cache_dir, refresh=refresh_market)
+                diagnostics += market.diagnostics()
+            if has_errors(diagnostics):
+                status = max(status, EXIT_INPUT)
+            if output != "text":
+                found.extend(sorted(diagnostics, key=sort_key))
+                continue
+            print_diagnostics(diagnostics, settings.color, sources)
+            if not settings.quiet:
+                name = f" ({report.model.name})" if report.model is not None else ""
+                click.echo(f"{report.vastfile.as_posix()}: {_summary(diagnostics)}{name}")
+                if market is not None and market.prices is not None:
+                    click.echo(f"  market  {market.count_text()}, "
+                               f"{market.prices.range_text()}")
     if output == "json":
         click.echo(diagnostics_json(found))
     elif output == "sarif":
         click.echo(diagnostics_sarif(found))
-    if online and checked:
-        status = max(status, _check_market(settings, checked, api_url, api_key_file,
-                                           show_matches=output == "text",
-                                           refresh=refresh_market))
     raise click.exceptions.Exit(status)
-
-
-def _check_market(settings: GlobalOptions, models: list[Deployment], api_url: str | None,
-                  api_key_file: Path | None, show_matches: bool, refresh: bool) -> int:
-    """The market check of ``check --online``: a line per target with offers (with
-    ``show_matches``: stdout holds only the diagnostics otherwise), an error at the
-    emptying REQUIRE term of a target without (docs/market.md); ``refresh``: ask the
-    market again."""
-    with _client(settings, api_url, None, api_key_file) as client:
-        checks = market_check(models, client=client, cache_dir=settings.cache_dir,
-                              refresh=refresh)
-    status = EXIT_OK
-    for found in checks:
-        if found.offers:
-            if show_matches and not settings.quiet:
-                prices = found.prices
-                click.echo(f"{found.label}: market: {found.count_text()}"
-                           + (f", {prices.range_text()}" if prices else ""))
-            continue
-        status = EXIT_INPUT
-        click.echo(f"error: {found.label}: no offer on the market matches its search",
-                   err=True)
-        for blocker in found.blockers:
-            click.echo(f"{blocker.where}: {blocker.text()}: loosen or remove this term",
-                       err=True)
-        if not found.blockers:
-            click.echo(f"  {found.emptied_by()}", err=True)
-    return status
 
 
 def _diff(name: str, old: str, new: str) -> str:

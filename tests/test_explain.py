@@ -132,3 +132,16 @@ def test_verbose_lists_every_step_with_its_time(project: Path) -> None:
     assert lines and all(line.split()[0] == "ran" for line in lines)
     second = vastbuild("--cache-dir", cache, "-v", "build", "-o", "../out", cwd=project)
     assert "nothing planned: the last build's record holds" in second.stdout
+
+
+def test_a_change_only_the_registration_sees_is_named(project: Path) -> None:
+    """AUTOSCALE and REQUIRE reach the registration body, which no step writes: the
+    result says which line changed it and which of its fields changed."""
+    build(project)
+    edit(project / "Vastfile", VASTFILE + "AUTOSCALE max_workers=6\n")
+    result = build(project)
+    vastfile = str(project / "Vastfile")
+    assert result.registration_reasons == (
+        Reason("line", vastfile, 8, "AUTOSCALE max_workers=6"),
+        Reason("registration", detail="max_workers"))
+    assert not any(step.ran for step in result.steps)

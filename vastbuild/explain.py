@@ -113,14 +113,20 @@ def previous(cache_dir: str | os.PathLike[str], vastfile: str | os.PathLike[str]
 
 def explained(finished: Finished[BuildResult],
               before: Sequence[Previous | None]) -> list[BuildResult]:
-    """Each result of ``finished`` with the reasons of every step that ran."""
+    """Each result of ``finished`` with the reasons of every step that ran, and of a
+    registration body that differs from the last build's."""
     annotated = []
     for target, result, prev in zip(finished.plan.targets, finished.results, before,
                                     strict=True):
         why = _reasons(target, finished.plan.graph, finished.outcomes, prev,
                        [step.id for step in result.steps], result.deployment_config)
+        fields = [] if prev is None else _registration_changes(prev.registration,
+                                                               result.deployment_config)
+        lines = [] if not fields or prev is None else _line_changes(
+            prev.kept.get("sources"), target.deployment)
         annotated.append(replace(result, steps=tuple(
-            replace(step, reasons=why.get(step.id, ())) for step in result.steps)))
+            replace(step, reasons=why.get(step.id, ())) for step in result.steps),
+            registration_reasons=tuple(lines + fields)))
     return annotated
 
 

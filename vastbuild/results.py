@@ -116,6 +116,9 @@ class BuildResult(HashResult):
     deployment_config: dict[str, JsonValue] | None
     #: where the registration body was written (None: built into the cache only)
     deployment_json: Path | None = None
+    #: with ``build --explain``, why the registration body differs from the last build's
+    #: (it is written by no step: a change to AUTOSCALE or REQUIRE runs nothing)
+    registration_reasons: tuple[Reason, ...] = ()
 
 
 Record = dict[str, object]

@@ -249,6 +249,8 @@ def build(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str |
                 "artifacts": {fmt: str(path) for fmt, path in r.artifacts.items()},
                 "sizes": r.sizes, "deployment_config": r.deployment_config,
                 "cached_steps": r.cached_steps, "built_steps": r.built_steps,
+                "registration_reasons": [reason.to_json(_shown_path)
+                                         for reason in r.registration_reasons],
             } for r in results],
             "steps": _steps(results),
             "compression": compressors(formats),
@@ -270,7 +272,12 @@ def build(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str |
 
 def _print_steps(result: BuildResult, every: bool) -> None:
     """The steps of ``result`` that ran (``every``: and those that came from the cache),
-    each with its time and, after ``--explain``, its reasons."""
+    each with its time and, after ``--explain``, its reasons; and why the registration
+    body changed, which no step writes."""
+    if result.registration_reasons and result.deployment_json is not None:
+        click.echo(f"  {'rewritten':>12}  {shown(result.deployment_json)}")
+        for reason in result.registration_reasons:
+            click.echo(f"{'':16}{reason.describe(_shown_path)}")
     if not result.steps:
         click.echo("  nothing planned: " + (
             "the last build's record holds" if result.built_steps == 0 else

@@ -122,7 +122,8 @@ def test_the_hook_manifest_is_valid() -> None:
     for hook in hooks:
         pattern = re.compile(hook["files"])
         assert all(pattern.search(name) for name in ("Vastfile", "services/llm/Vastfile",
-                                                      "deploy/llm.vastfile"))
+                                                      "deploy/llm.vastfile",
+                                                      "shared/gpu.vast"))
         assert not any(pattern.search(name) for name in ("Vastfile.example", "MyVastfile",
                                                           "vastfile.md"))
 

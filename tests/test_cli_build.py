@@ -68,7 +68,8 @@ def test_build_json_describes_every_target(project: Path) -> None:
     document = json.loads(result.stdout)
     (target,) = document["targets"]
     assert set(target) == {"label", "name", "tag", "hash", "artifacts", "sizes",
-                           "deployment_config", "cached_steps", "built_steps"}
+                           "deployment_config", "cached_steps", "built_steps",
+                           "registration_reasons"}
     assert target["artifacts"] == {"gz": "dist/demo.tar.gz", "zst": "dist/demo.tar.zst"}
     config = target["deployment_config"]
     assert config["file_hash"] == target["hash"]

@@ -54,6 +54,15 @@ def test_labels_patterns_and_names(workspace: Path) -> None:
         resolve_targets(["."], cwd=workspace)
 
 
+def test_a_label_that_names_nothing_suggests_the_labels_it_ends(workspace: Path) -> None:
+    with pytest.raises(NoVastfile) as missing:
+        resolve_targets(["//llm"], cwd=workspace)
+    assert missing.value.hint is not None and "did you mean //services/llm?" in missing.value.hint
+    with pytest.raises(NoVastfile) as nothing:
+        resolve_targets(["//nowhere"], cwd=workspace)
+    assert nothing.value.hint is not None and "vastbuild targets" in nothing.value.hint
+
+
 def test_targets_lists_the_workspace(workspace: Path) -> None:
     result = vastbuild("targets", "--json", cwd=workspace / "tools")
     assert result.returncode == 0, result.stderr

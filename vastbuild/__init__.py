@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 #: names re-exported from vastbuild.api, plus the model of a checked Vastfile
 _FROM_API = (
     "load", "load_all", "build", "hash_targets", "plan_build", "plan_deploy",
-    "default_cache_dir", "find_vastfile", "format_file", "format_source",
+    "default_cache_dir", "load_settings", "find_vastfile", "format_file", "format_source",
     "BuildResult", "HashResult", "CheckReport", "Diagnostic", "DiagnosticError",
     "VastbuildError", "InvalidArgument",
 )

@@ -96,6 +96,8 @@ def _resolve_one(name: str | os.PathLike[str], cwd: Path,
         rest = name[2:]
         if rest == "..." or rest.endswith("/..."):
             return _pattern(root / rest[:-3], name)
+        if not os.path.lexists(root / rest):
+            _no_such_label(name, root)
         return [find_vastfile(root / rest, shown=name)]
     if name == "..." or name.endswith("/..."):
         return _pattern(cwd / name[:-3], name)
@@ -103,6 +105,18 @@ def _resolve_one(name: str | os.PathLike[str], cwd: Path,
     if os.path.lexists(path) or "/" in name or not _NAME.fullmatch(name):
         return [find_vastfile(path, shown=name)]
     return by_deployment_name(name, cwd, deployment)
+
+
+def _no_such_label(label: str, root: Path) -> None:
+    """Raise :class:`NoVastfile` for a label that names nothing in the workspace at
+    ``root``, suggesting the labels it is the tail of (``//llm`` for
+    ``//examples/llm``: a label printed in another workspace, nested in this one)."""
+    tail = "/" + label[2:].strip("/")
+    labels = [label_of(vastfile, root) for vastfile in vastfiles_below(root)]
+    near = [found for found in labels if found.endswith(tail)]
+    hint = (f"did you mean {' or '.join(near[:3])}? Labels start at the workspace root"
+            if near else "`vastbuild targets //...` lists the workspace's labels")
+    raise NoVastfile(f"{label} does not exist in the workspace {root}", hint)
 
 
 def _pattern(folder: Path, shown: str) -> list[Path]:

@@ -89,6 +89,10 @@ def hash_(settings: GlobalOptions, paths: tuple[str, ...], affected_since: str |
     build, it is known from a stat of every input, without reading a file.
     """
     if expected is not None and not is_content_hash(expected):
+        if expected != "-" and not os.path.isfile(expected):
+            raise click.BadParameter(
+                f"{expected!r} is not a content hash (64 hexadecimal digits), nor a file of "
+                "`HASH  TARGET` lines", param_hint="--check")
         if paths or affected_since:
             raise click.UsageError("--check FILE names its own targets: name none besides")
         _check_sums(settings, expected, as_json, api_url, autoscaler_url)

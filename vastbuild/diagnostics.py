@@ -130,14 +130,18 @@ def render(d: Diagnostic, source_lines: Sequence[str] | None = None,
     where = printable(f"{d.span}: ") if d.span else ""
     out = [f"{bold}{where}{tint}{d.severity.value}[{d.code}]{reset}{bold}: "
            f"{printable(d.message)}{reset}"]
+    indent = "  "  # the help's `=` stands under the excerpt's `|`, as rustc's does
     if d.span and source_lines is not None:
-        out.extend(_excerpt(d.span, source_lines, tint, blue, reset))
+        excerpt = _excerpt(d.span, source_lines, tint, blue, reset)
+        out.extend(excerpt)
+        if excerpt:
+            indent = " " * (len(str(d.span.line)) + 1)
     for note in d.notes:
         out.append(f"{blue}note{reset}: {printable(f'{note.span}: {note.message}')}")
         if source_lines is not None and note.span.path == (d.span.path if d.span else None):
             out.extend(_excerpt(note.span, source_lines, blue, blue, reset))
     if d.help:
-        out.append(f"  {blue}= help{reset}: {printable(d.help)}")
+        out.append(f"{indent}{blue}= help{reset}: {printable(d.help)}")
     return "\n".join(out)
 
 

@@ -41,10 +41,7 @@ def _market_options(command: F) -> F:
              "matches no offer on the market (or the market cannot be searched).")
     skip = click.option("--no-market", is_flag=True,
                         help="Do not search the market for each target's offers.")
-    refresh = click.option("--refresh-market", is_flag=True,
-                           help="Search the market again rather than reuse an answer of the "
-                                "last minutes.")
-    return require(skip(refresh(command)))
+    return require(skip(options.refresh_market(command)))
 
 
 @click.command()

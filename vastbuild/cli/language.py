@@ -123,9 +123,7 @@ def _reports(paths: tuple[str, ...], stdin_name: str | None, settings: GlobalOpt
 @click.option("--online", is_flag=True,
               help="Also search Vast's market with each target's REQUIRE (needs the API "
                    "key): a target no offer matches is an error.")
-@click.option("--refresh-market", is_flag=True,
-              help="With --online: search again rather than reuse an answer of the last "
-                   "minutes.")
+@options.refresh_market
 @options.api_url
 @options.api_key_file
 @options.paths

@@ -75,6 +75,10 @@ affected_since = click.option(
     help="Only the targets whose inputs changed since the git commit REF "
          "(see `vastbuild affected`).")
 as_json = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+#: plan, deploy and check --online reuse a market answer of the last minutes unless
+refresh_market = click.option(
+    "--refresh-market", is_flag=True,
+    help="Search Vast's market again rather than reuse an answer of the last minutes.")
 api_url = click.option(
     "--api-url", default=None, callback=_url("api_url"),
     help=f"The Vast web API (env: VAST_API_URL; default: {DEFAULT_API_URL}).")

@@ -118,29 +118,28 @@ def explained(finished: Finished[BuildResult],
     annotated = []
     for target, result, prev in zip(finished.plan.targets, finished.results, before,
                                     strict=True):
-        why = _reasons(target, finished.plan.graph, finished.outcomes, prev,
-                       [step.id for step in result.steps], result.deployment_config)
+        lines = [] if prev is None else _line_changes(prev.kept.get("sources"),
+                                                      target.deployment)
         fields = [] if prev is None else _registration_changes(prev.registration,
                                                                result.deployment_config)
-        lines = [] if not fields or prev is None else _line_changes(
-            prev.kept.get("sources"), target.deployment)
+        why = _reasons(target, finished.plan.graph, finished.outcomes, prev,
+                       [step.id for step in result.steps], lines, fields)
         annotated.append(replace(result, steps=tuple(
             replace(step, reasons=why.get(step.id, ())) for step in result.steps),
-            registration_reasons=tuple(lines + fields)))
+            registration_reasons=tuple(lines + fields) if fields else ()))
     return annotated
 
 
 def _reasons(target: PlannedTarget, graph: BuildGraph, outcomes: Mapping[str, StepOutcome],
-             prev: Previous | None, order: Sequence[str],
-             registration: Mapping[str, object] | None) -> dict[str, tuple[Reason, ...]]:
+             prev: Previous | None, order: Sequence[str], lines: Sequence[Reason],
+             fields: Sequence[Reason]) -> dict[str, tuple[Reason, ...]]:
     """Step id -> why it ran, for the steps of ``target`` that ran (``order``: its
-    steps, each after the steps it reads)."""
+    steps, each after the steps it reads; ``lines``: the Vastfile lines that changed;
+    ``fields``: the registration's fields that did)."""
     if prev is None:
         fallback = Reason("no-record")
     else:
         fallback = Reason("cache-miss") if prev.same_settings else Reason("settings")
-    lines = [] if prev is None else _line_changes(prev.kept.get("sources"),
-                                                  target.deployment)
     old_trees = {} if prev is None or prev.state is None else {
         (tree.role, tree.arcroot): tree.tree for tree in prev.state.trees}
     trees = {tree.step: (tree.role, tree.arcroot) for tree in target.trees}
@@ -160,8 +159,7 @@ def _reasons(target: PlannedTarget, graph: BuildGraph, outcomes: Mapping[str, St
             own = _requirement_change(prev.kept.get("requirements"), requirements[ident],
                                       outcomes[ident].result)
         elif step.kind in ("collect", "config"):
-            own = list(lines) or ([] if step.kind != "config" or prev is None else
-                                  _registration_changes(prev.registration, registration))
+            own = list(lines) or (list(fields) if step.kind == "config" else [])
         elif step.kind == "compress" and prev is not None:
             own = _compressor_change(prev.kept.get("compressors"), step.str_param("format"))
         elif step.kind == "assemble" and prev is not None and ident in artifacts:
@@ -171,7 +169,7 @@ def _reasons(target: PlannedTarget, graph: BuildGraph, outcomes: Mapping[str, St
         elif prev is not None:  # a plugin's step: the files it declares it reads
             own = [Reason("changed" if os.path.exists(path) else "removed", path)
                    for path in map(os.fspath, registry().step_kind(step.kind).input_files(step))
-                   if path in prev.changed] + lines
+                   if path in prev.changed] + list(lines)
         upstream = [reason for dep in step.deps for reason in found.get(dep, ())]
         found[ident] = _unique([*upstream, *own]) or (fallback,)
     return found

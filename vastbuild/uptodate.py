@@ -131,24 +131,25 @@ def lookup(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
     """The record of ``vastfile`` (absolute, links resolved) for ``purpose``, made in the
     environment ``env``, with the inputs that changed since; None when there is none
     that can be used (another environment, another workspace root, unreadable)."""
-    found = peek(cache_dir, vastfile, purpose)
-    if found is None or found[0] != env:
-        return None
-    return found[1]
+    found = peek(cache_dir, vastfile, purpose, env)
+    return None if found is None else found[1]
 
 
-def peek(cache_dir: str | os.PathLike[str], vastfile: str,
-         purpose: str) -> tuple[str, Found] | None:
-    """The record of ``vastfile`` for ``purpose`` whatever environment it was made in,
-    with that environment: what ``build --explain`` compares a build with. None when
-    there is none, it cannot be read, or it was made in another workspace root."""
+def peek(cache_dir: str | os.PathLike[str], vastfile: str, purpose: str,
+         env: str | None = None) -> tuple[str, Found] | None:
+    """The record of ``vastfile`` for ``purpose`` with the environment it was made in
+    (``env``: only one made in that environment, refused before any input is
+    stat'ed; None: whatever the environment, what ``build --explain`` compares a build
+    with). None when there is none, it cannot be read, or it was made in another
+    workspace root."""
     try:
         with open(_record_path(cache_dir, vastfile, purpose), "rb") as handle:
             record = marshal.loads(handle.read())
         form, recorded_env, root, inputs, payload = record
     except (OSError, EOFError, ValueError, TypeError):
         return None
-    if form != FORMAT or not isinstance(recorded_env, str) or not isinstance(payload, dict):
+    if form != FORMAT or not isinstance(recorded_env, str) or not isinstance(payload, dict) \
+            or (env is not None and recorded_env != env):
         return None
     from pathlib import Path
 
